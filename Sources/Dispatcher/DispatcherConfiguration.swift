@@ -1,0 +1,28 @@
+/// Settings of one dispatcher process.
+public struct DispatcherConfiguration: Sendable {
+    /// This dispatcher's name; it owns leases under this name. Unique per process.
+    public var name: String
+    public var site: String
+    public var bootstrapServers: String
+    public var topic: String = "receipt-jobs"
+    public var groupID: String = "kassa-dispatchers"
+    /// A lease not renewed within this time may be taken over by another dispatcher.
+    public var leaseTTL: Duration = .seconds(10)
+    /// All held leases are renewed in one statement this often.
+    public var leaseRenewInterval: Duration = .seconds(3)
+    /// How often durable offsets are committed to Kafka.
+    public var commitInterval: Duration = .milliseconds(250)
+    /// How long a kassa may take to answer a sale before the job is in doubt.
+    public var sellTimeout: Duration = .seconds(10)
+    public var connectTimeout: Duration = .seconds(2)
+    /// How long a kassa that failed (could not connect, refused for a reason of its own) rests.
+    public var kassaRestInterval: Duration = .seconds(5)
+    /// How many kassas a receipt may be moved across before it fails.
+    public var maxAttempts: Int = 5
+
+    public init(name: String, site: String, bootstrapServers: String) {
+        self.name = name
+        self.site = site
+        self.bootstrapServers = bootstrapServers
+    }
+}

@@ -1,0 +1,195 @@
+import Foundation
+import KassaModel
+import KassaWire
+import Logging
+import Registry
+
+/// What became of one attempt to fiscalize a job on one kassa.
+enum AttemptOutcome: Sendable {
+    /// The outcome is in the registry: done, or failed with a reason the tenant must fix.
+    case durable
+    /// Nothing was fiscalized and the kassa is at fault: try another kassa, rest this one.
+    case retryElsewhere(reason: String)
+    /// The kassa may or may not have made the document; the kassa is blocked until the intent
+    /// is reconciled from its FN archive.
+    case inDoubt(reason: String)
+    /// Our lease on the kassa is gone (taken over): stop using it. If the kassa answered, the
+    /// intent stays for the new owner to reconcile.
+    case leaseLost(inDoubt: Bool)
+}
+
+/// What reconciling an intent from the FN archive found.
+enum ReconcileOutcome: Sendable {
+    /// The FN holds a document for the job; it is now recorded.
+    case recorded
+    /// The FN holds no document for the job; the intent is released and the job is free to go anywhere.
+    case absent
+}
+
+/// An intent to reconcile: the job and the FN's last document number before it was sent.
+struct PendingIntent: Sendable {
+    var jobUUID: UUID
+    var lastDocumentNumber: Int64
+}
+
+/// The exactly-once steps for one receipt on one kassa: intent, sale, fenced commit.
+struct Fiscalization: Sendable {
+    let registry: Registry
+    let configuration: DispatcherConfiguration
+    let logger: Logger
+
+    func attempt(_ job: ReceiptJob, on kassa: LeasedKassa) async -> AttemptOutcome {
+        let logger = self.logger.with(job: job.uuid, kassa: kassa.id)
+        // 1. The intent, fenced by our epoch: from here on the job may be in the kassa.
+        do {
+            try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch, lastDocumentNumber: kassa.lastDocumentNumber)
+        } catch RegistryError.fenced {
+            return .leaseLost(inDoubt: false)
+        } catch {
+            return .retryElsewhere(reason: "writing the intent failed: \(error)")
+        }
+        // 2. The sale.
+        let document: FiscalDocument
+        do {
+            let client = try await kassa.session.connected()
+            document = try await client.sell(SellRequest(receiptJob: job, defaultSNO: kassa.defaultSNO), epoch: kassa.epoch, timeout: configuration.sellTimeout)
+        } catch let error as KassaClientError {
+            if error.isInDoubt {
+                await kassa.session.reset()
+                logger.warning("receipt in doubt", metadata: ["error": "\(error)"])
+                return .inDoubt(reason: "\(error)")
+            }
+            await kassa.session.reset()
+            return await refused(job, on: kassa, error: error, logger: logger)
+        } catch {
+            await kassa.session.reset()
+            return .inDoubt(reason: "\(error)")
+        }
+        // 3. Result, intent removal and document counter in one fenced statement.
+        return await record(document, job: job.uuid, on: kassa, logger: logger)
+    }
+
+    /// The kassa answered that it made no document (or could not be reached before sending).
+    private func refused(_ job: ReceiptJob, on kassa: LeasedKassa, error: KassaClientError, logger: Logger) async -> AttemptOutcome {
+        guard case .refused(let wire) = error else {
+            // Nothing was sent (could not connect): drop the intent, move the job.
+            return await release(job.uuid, on: kassa, reason: "\(error)", lastDocumentNumber: kassa.lastDocumentNumber)
+        }
+        if wire.code == .staleEpoch {
+            return .leaseLost(inDoubt: false)
+        }
+        if wire.code.isTenantFixable {
+            let atol = ATOLError(code: wire.code.driverCode ?? 1, text: wire.text, type: wire.code == .innMismatch ? "agent" : "driver")
+            do {
+                try await registry.failJob(jobUUID: job.uuid, kassaID: kassa.id, epoch: kassa.epoch, code: atol.code, type: atol.type, text: atol.text)
+                logger.info("receipt failed: the tenant must fix it", metadata: ["reason": "\(wire.code.rawValue)"])
+                return .durable
+            } catch RegistryError.fenced {
+                return .leaseLost(inDoubt: false)
+            } catch {
+                return .retryElsewhere(reason: "recording the failure failed: \(error)")
+            }
+        }
+        if wire.code == .shiftExpired {
+            // Close the stale shift (a Z-report) so the next attempt opens a fresh one.
+            if let client = try? await kassa.session.connected() {
+                _ = try? await client.closeShift(epoch: kassa.epoch)
+            }
+        }
+        return await release(job.uuid, on: kassa, reason: "\(wire.code.rawValue): \(wire.text)", lastDocumentNumber: kassa.lastDocumentNumber)
+    }
+
+    private func release(_ uuid: UUID, on kassa: LeasedKassa, reason: String, lastDocumentNumber: Int64) async -> AttemptOutcome {
+        do {
+            try await registry.releaseIntent(kassaID: kassa.id, jobUUID: uuid, epoch: kassa.epoch, lastDocumentNumber: lastDocumentNumber)
+        } catch RegistryError.fenced {
+            return .leaseLost(inDoubt: false)
+        } catch {
+            // The intent stays; reconciliation will find no document and free the job.
+            return .inDoubt(reason: "releasing the intent failed: \(error)")
+        }
+        return .retryElsewhere(reason: reason)
+    }
+
+    private func record(_ document: FiscalDocument, job uuid: UUID, on kassa: LeasedKassa, logger: Logger) async -> AttemptOutcome {
+        do {
+            let outcome = try await registry.commitResult(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
+                                                          jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
+            kassa.advance(to: document.fiscalDocumentNumber)
+            if outcome != .recorded && outcome != .alreadyRecorded {
+                logger.critical("a second document for a recorded job", metadata: ["fiscal_document_number": "\(document.fiscalDocumentNumber)", "outcome": "\(outcome)"])
+            }
+            return .durable
+        } catch RegistryError.fenced {
+            return .leaseLost(inDoubt: true)
+        } catch {
+            // The document exists but is not recorded: reconcile from the archive.
+            return .inDoubt(reason: "recording the result failed: \(error)")
+        }
+    }
+
+    /// Reads the FN archive after the intent's document number: a document carrying the job id
+    /// is recorded; none means the job never reached the FN and is released.
+    func reconcile(_ intent: PendingIntent, on kassa: LeasedKassa) async throws -> ReconcileOutcome {
+        let client = try await kassa.session.connected()
+        var after = intent.lastDocumentNumber
+        var last = after
+        while true {
+            let page = try await client.archive(after: after, limit: 1000)
+            if let document = page.documents.first(where: { $0.jobID == intent.jobUUID.uuidString.lowercased() }) {
+                switch await record(document, job: intent.jobUUID, on: kassa, logger: logger) {
+                case .durable: return .recorded
+                case .leaseLost: throw RegistryError.fenced("lease lost while recording a reconciled document")
+                default: throw RegistryError.connection("could not record the reconciled document")
+                }
+            }
+            last = max(last, page.lastDocumentNumber)
+            guard let highest = page.documents.last?.fiscalDocumentNumber, highest > after else { break }
+            after = highest
+        }
+        try await registry.releaseIntent(kassaID: kassa.id, jobUUID: intent.jobUUID, epoch: kassa.epoch, lastDocumentNumber: last)
+        kassa.advance(to: last)
+        return .absent
+    }
+}
+
+extension Logger {
+    func with(job: UUID, kassa: Int64) -> Logger {
+        var copy = self
+        copy[metadataKey: "job"] = "\(job.uuidString.lowercased())"
+        copy[metadataKey: "kassa"] = "\(kassa)"
+        return copy
+    }
+}
+
+extension SellRequest {
+    /// The kassa's view of a receipt job; the job uuid travels as tag 1192. A receipt without
+    /// `sno` uses the tenant's tax system (ATOL allows omitting it when there is only one).
+    init(receiptJob job: ReceiptJob, defaultSNO: String) {
+        let r = job.receipt
+        self.init(
+            job: job.uuid,
+            operation: WireOperation(rawValue: job.operation.rawValue) ?? .sell,
+            inn: r.company.inn,
+            paymentAddress: r.company.paymentAddress,
+            sno: r.company.sno?.rawValue ?? defaultSNO,
+            client: WireClient(email: r.client.email, phone: r.client.phone),
+            items: r.items.map {
+                WireItem(name: $0.name, price: $0.price, quantity: $0.quantity, sum: $0.sum, vat: $0.vat,
+                         paymentMethod: $0.paymentMethod, paymentObject: $0.paymentObject)
+            },
+            payments: r.payments.map { WirePayment(type: $0.type, sum: $0.sum) },
+            total: r.total
+        )
+    }
+}
+
+extension FiscalResultRecord {
+    init(document: FiscalDocument, jobUUID: UUID, kassaID: Int64, epoch: Int64) {
+        self.init(fnSerial: document.fnSerial, registrationNumber: document.registrationNumber,
+                  fiscalDocumentNumber: document.fiscalDocumentNumber, fiscalDocumentAttribute: Int64(document.fiscalDocumentAttribute),
+                  fiscalReceiptNumber: Int(document.fiscalReceiptNumber ?? 0), shiftNumber: Int(document.shiftNumber),
+                  receiptDatetime: document.datetime, totalKopecks: document.total ?? 0,
+                  jobUUID: jobUUID, kassaID: kassaID, leaseEpoch: epoch, createdAt: nil)
+    }
+}

@@ -1,0 +1,300 @@
+import Foundation
+import KassaModel
+import Logging
+import NIOCore
+import Registry
+
+/// One tenant's receipts on one dispatcher: a queue of jobs and the tenant's leased kassas,
+/// running receipts in parallel across kassas, one receipt at a time per kassa.
+actor TenantDesk {
+    struct Queued: Sendable {
+        var job: ReceiptJob
+        var offset: Int64
+        var failedOn: [KassaCandidate] = []
+    }
+
+    private struct Slot {
+        var record: KassaRecord
+        var kassa: LeasedKassa
+        var busy = false
+        var restUntil: ContinuousClock.Instant?
+        var used = 0
+        /// The job whose intent is unresolved on this kassa, with the offsets waiting on it.
+        var inDoubt: UUID?
+    }
+
+    let tenantID: Int64
+    let groupCode: String
+    let partition: Int32
+    private let registry: Registry
+    private let fiscalization: Fiscalization
+    private let configuration: DispatcherConfiguration
+    private let group: any EventLoopGroup
+    private let logger: Logger
+    private let onDurable: @Sendable (Int32, Int64) -> Void
+
+    private var slots: [Int64: Slot] = [:]
+    private var queue: [Queued] = []
+    /// Jobs queued, running or in doubt here, so a redelivered copy is not run twice.
+    private var known: Set<UUID> = []
+    /// The job bodies of those, to requeue a job whose intent turned out to have no document.
+    private var bodies: [UUID: ReceiptJob] = [:]
+    /// Offsets of duplicates (and of redelivered in-doubt jobs) waiting for the original's outcome.
+    private var waiting: [UUID: [Int64]] = [:]
+    private var unleased: [KassaRecord] = []
+    private var stopped = false
+    private var defaultSNO = "osn"
+
+    init(tenantID: Int64, groupCode: String, partition: Int32, registry: Registry, configuration: DispatcherConfiguration,
+         group: any EventLoopGroup, logger: Logger, onDurable: @escaping @Sendable (Int32, Int64) -> Void) {
+        self.tenantID = tenantID
+        self.groupCode = groupCode
+        self.partition = partition
+        self.registry = registry
+        self.configuration = configuration
+        self.group = group
+        var logger = logger
+        logger[metadataKey: "tenant"] = "\(groupCode)"
+        self.logger = logger
+        self.fiscalization = Fiscalization(registry: registry, configuration: configuration, logger: logger)
+        self.onDurable = onDurable
+    }
+
+    /// Leases the tenant's kassas and reconciles any intent left by a previous owner before the
+    /// kassa is used: a job in doubt blocks only its kassa.
+    func start() async {
+        do {
+            defaultSNO = try await registry.tenant(id: tenantID)?.sno.first ?? "osn"
+            unleased = try await registry.kassas(tenantID: tenantID).filter { $0.state == .active }
+        } catch {
+            logger.error("could not load kassas", metadata: ["error": "\(error)"])
+        }
+        await acquireLeases()
+    }
+
+    /// Tries to lease every kassa not yet leased; those held by another dispatcher are retried later.
+    func acquireLeases() async {
+        guard !stopped else { return }
+        var still: [KassaRecord] = []
+        for record in unleased {
+            guard let lease = try? await registry.acquireLease(kassaID: record.id, owner: configuration.name, ttl: configuration.leaseTTL) else {
+                still.append(record)
+                continue
+            }
+            let session = KassaSession(address: record.address, epoch: lease.epoch, group: group, connectTimeout: configuration.connectTimeout)
+            let kassa = LeasedKassa(record: record, epoch: lease.epoch, session: session, defaultSNO: defaultSNO)
+            var slot = Slot(record: record, kassa: kassa)
+            if let intent = try? await registry.intent(kassaID: record.id) {
+                slot.inDoubt = intent.jobUUID
+                slot.busy = true
+                known.insert(intent.jobUUID)
+                slots[record.id] = slot
+                reconcile(PendingIntent(jobUUID: intent.jobUUID, lastDocumentNumber: intent.lastDocumentNumber), on: kassa)
+            } else {
+                slots[record.id] = slot
+            }
+            logger.debug("leased kassa", metadata: ["kassa": "\(record.id)", "epoch": "\(lease.epoch)"])
+        }
+        unleased = still
+        pump()
+    }
+
+    /// The kassas leased here and their epochs, for the batched renewal.
+    func leases() -> [(kassaID: Int64, epoch: Int64)] {
+        slots.values.map { ($0.kassa.id, $0.kassa.epoch) }
+    }
+
+    /// Leases the renewal found gone: stop using those kassas.
+    func lost(_ ids: Set<Int64>) {
+        for id in ids {
+            guard let slot = slots.removeValue(forKey: id) else { continue }
+            logger.warning("lease lost", metadata: ["kassa": "\(id)"])
+            unleased.append(slot.record)
+        }
+    }
+
+    var hasUnleased: Bool { !unleased.isEmpty }
+
+    /// A job from the topic. Duplicates of a job queued, running or in doubt here wait for it.
+    func submit(_ job: ReceiptJob, offset: Int64) {
+        if known.contains(job.uuid) {
+            waiting[job.uuid, default: []].append(offset)
+            if bodies[job.uuid] == nil { bodies[job.uuid] = job }
+            return
+        }
+        known.insert(job.uuid)
+        bodies[job.uuid] = job
+        queue.append(Queued(job: job, offset: offset))
+        pump()
+    }
+
+    /// Matches queued jobs with free kassas.
+    private func pump() {
+        guard !stopped else { return }
+        let now = ContinuousClock.now
+        while !queue.isEmpty {
+            let free = slots.values.filter { !$0.busy && ($0.restUntil.map { $0 <= now } ?? true) }
+            guard !free.isEmpty else { return }
+            let head = queue[0]
+            let candidates = free.map { slot -> KassaCandidate in
+                var c = slot.kassa.candidateBase
+                c.used = slot.used
+                return c
+            }
+            guard let choice = KassaChoice.pick(from: candidates, failedOn: head.failedOn), var slot = slots[choice.id] else {
+                // Every free kassa already failed this job: let it wait for another.
+                if queue.count > 1, let index = queue.indices.dropFirst().first(where: { i in
+                    KassaChoice.pick(from: candidates, failedOn: queue[i].failedOn) != nil
+                }) {
+                    queue.swapAt(0, index)
+                    continue
+                }
+                return
+            }
+            queue.removeFirst()
+            slot.busy = true
+            slot.used += 1
+            slots[choice.id] = slot
+            let kassa = slot.kassa
+            let fiscalization = self.fiscalization
+            Task {
+                let outcome = await fiscalization.attempt(head.job, on: kassa)
+                await self.finished(head, on: kassa, outcome: outcome)
+            }
+        }
+    }
+
+    private func finished(_ item: Queued, on kassa: LeasedKassa, outcome: AttemptOutcome) {
+        switch outcome {
+        case .durable:
+            free(kassa.id)
+            done(item.job.uuid, offset: item.offset)
+        case .retryElsewhere(let reason):
+            logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
+            free(kassa.id, rest: true)
+            retry(item, failedOn: kassa)
+        case .inDoubt:
+            slots[kassa.id]?.inDoubt = item.job.uuid
+            waiting[item.job.uuid, default: []].append(item.offset)
+            scheduleReconcile(item.job.uuid, on: kassa, lastDocumentNumber: kassa.lastDocumentNumber)
+        case .leaseLost(let inDoubt):
+            slots[kassa.id] = nil
+            if inDoubt {
+                // The new owner reconciles the intent; this offset stays uncommitted until the
+                // partition moves or the job is redelivered.
+                waiting[item.job.uuid, default: []].append(item.offset)
+            } else {
+                retry(item, failedOn: kassa)
+            }
+        }
+        pump()
+    }
+
+    private func retry(_ item: Queued, failedOn kassa: LeasedKassa) {
+        var item = item
+        item.failedOn.append(kassa.candidateBase)
+        if item.failedOn.count >= configuration.maxAttempts {
+            let uuid = item.job.uuid
+            let offset = item.offset
+            let registry = self.registry
+            Task {
+                try? await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "system",
+                                            text: "no kassa of the group could fiscalize the receipt after \(item.failedOn.count) attempts; resend it")
+                await self.done(uuid, offset: offset)
+            }
+            return
+        }
+        queue.insert(item, at: 0)
+    }
+
+    private func free(_ id: Int64, rest: Bool = false) {
+        slots[id]?.busy = false
+        if rest {
+            slots[id]?.restUntil = ContinuousClock.now + configuration.kassaRestInterval
+            Task {
+                try? await Task.sleep(for: configuration.kassaRestInterval)
+                await self.pump()
+            }
+        }
+    }
+
+    private func done(_ uuid: UUID, offset: Int64) {
+        known.remove(uuid)
+        bodies[uuid] = nil
+        onDurable(partition, offset)
+        for other in waiting.removeValue(forKey: uuid) ?? [] { onDurable(partition, other) }
+    }
+
+    private func scheduleReconcile(_ uuid: UUID, on kassa: LeasedKassa, lastDocumentNumber: Int64) {
+        reconcile(PendingIntent(jobUUID: uuid, lastDocumentNumber: lastDocumentNumber), on: kassa)
+    }
+
+    /// Retries reconciliation with backoff until the kassa answers; the kassa stays blocked meanwhile.
+    private func reconcile(_ intent: PendingIntent, on kassa: LeasedKassa) {
+        let fiscalization = self.fiscalization
+        let logger = self.logger
+        Task {
+            var delay = Duration.milliseconds(200)
+            while !Task.isCancelled {
+                do {
+                    let outcome = try await fiscalization.reconcile(intent, on: kassa)
+                    logger.info("reconciled", metadata: ["job": "\(intent.jobUUID)", "kassa": "\(kassa.id)", "outcome": "\(outcome)"])
+                    await self.reconciled(intent.jobUUID, on: kassa, outcome: outcome)
+                    return
+                } catch RegistryError.fenced {
+                    await self.reconcileLostLease(kassa)
+                    return
+                } catch {
+                    await kassa.session.reset()
+                    logger.debug("reconcile pending", metadata: ["job": "\(intent.jobUUID)", "kassa": "\(kassa.id)", "error": "\(error)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                    if await self.isStopped { return }
+                }
+            }
+        }
+    }
+
+    private var isStopped: Bool { stopped }
+
+    private func reconciled(_ uuid: UUID, on kassa: LeasedKassa, outcome: ReconcileOutcome) {
+        slots[kassa.id]?.inDoubt = nil
+        free(kassa.id)
+        switch outcome {
+        case .recorded:
+            let offsets = waiting.removeValue(forKey: uuid) ?? []
+            known.remove(uuid)
+            bodies[uuid] = nil
+            for offset in offsets { onDurable(partition, offset) }
+        case .absent:
+            // Free to go anywhere: requeue from the first waiting offset (if this job is still
+            // ours; after a takeover it comes back by redelivery instead).
+            var offsets = waiting.removeValue(forKey: uuid) ?? []
+            if offsets.isEmpty || bodies[uuid] == nil {
+                // A previous owner's intent whose job has not been redelivered here yet: it will
+                // be, since its offset was never committed, and then runs normally.
+                known.remove(uuid)
+                bodies[uuid] = nil
+                if !offsets.isEmpty { waiting[uuid] = offsets }
+            } else if let job = bodies[uuid] {
+                let first = offsets.removeFirst()
+                if !offsets.isEmpty { waiting[uuid] = offsets }
+                queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase]), at: 0)
+            }
+        }
+        pump()
+    }
+
+    private func reconcileLostLease(_ kassa: LeasedKassa) {
+        slots[kassa.id] = nil
+    }
+
+    /// Stops taking work; returns the kassa ids to release once in-flight work is over.
+    func stop() -> [Int64] {
+        stopped = true
+        queue.removeAll()
+        return Array(slots.keys)
+    }
+
+    var busyCount: Int { slots.values.filter { $0.busy && $0.inDoubt == nil }.count }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import KassaModel
+
+/// A tenant as the ingress sees it.
+public struct TenantAccount: Sendable, Equatable {
+    public var id: Int64
+    public var groupCode: String
+    public var blocked: Bool
+
+    public init(id: Int64, groupCode: String, blocked: Bool) {
+        self.id = id
+        self.groupCode = groupCode
+        self.blocked = blocked
+    }
+}
+
+/// What a report tells about one job.
+public struct JobReport: Sendable, Equatable {
+    public enum Status: String, Sendable { case wait, done, fail }
+    public var uuid: UUID
+    public var groupCode: String
+    public var externalID: String
+    public var status: Status
+    public var callbackURL: String?
+    public var payload: FiscalPayload?
+    public var error: ATOLError?
+    /// The kassa that made the document (the report's `device_code`).
+    public var deviceCode: String?
+
+    public init(uuid: UUID, groupCode: String, externalID: String, status: Status, callbackURL: String? = nil,
+                payload: FiscalPayload? = nil, error: ATOLError? = nil, deviceCode: String? = nil) {
+        self.uuid = uuid
+        self.groupCode = groupCode
+        self.externalID = externalID
+        self.status = status
+        self.callbackURL = callbackURL
+        self.payload = payload
+        self.error = error
+        self.deviceCode = deviceCode
+    }
+}
+
+/// The registry reads the ingress needs. The ingress never writes the registry: a job becomes
+/// known there when a dispatcher takes it from Kafka.
+public protocol IngressRegistry: Sendable {
+    /// The tenant for these credentials, nil when the login is unknown or the password is wrong.
+    func authenticate(login: String, password: String) async throws -> TenantAccount?
+    func report(uuid: UUID) async throws -> JobReport?
+    func isReachable() async -> Bool
+}
+
+/// Why a job could not be handed to Kafka. Either way nothing was acknowledged to the client.
+public enum PublishFailure: Error, Sendable {
+    /// The producer's queue is full: try again shortly.
+    case backpressure
+    /// Kafka did not acknowledge in time or refused.
+    case unavailable(String)
+}
+
+/// Publishes jobs to the job topic and returns once Kafka acknowledged them (acks=all).
+public protocol JobPublisher: Sendable {
+    func publish(_ job: ReceiptJob) async throws(PublishFailure)
+    var isConnected: Bool { get }
+    /// Delivers what is queued; returns whether everything was delivered in time.
+    func flush(timeout: Duration) async -> Bool
+}

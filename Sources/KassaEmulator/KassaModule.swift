@@ -1,0 +1,373 @@
+import Foundation
+import KassaModel
+import KassaWire
+import Logging
+import NIOCore
+import NIOPosix
+
+/// What a connection does with a module's reply to one line.
+public enum ModuleReply: Sendable {
+    /// Write this line (it ends with `\n`).
+    case answer(ByteBuffer)
+    /// Close the connection without answering (a fault, or a failed disk: the client is left in
+    /// doubt, as with a real device that dies mid-command).
+    case hangUp
+}
+
+/// One emulated kassa module: a fiscal drive behind the wire protocol.
+///
+/// Commands are carried out one at a time in arrival order, whichever connection they come on,
+/// because the FN is a serial device. `sell` takes the service time (0.9 s / speed) — the
+/// emulated FN's work; other commands are immediate. Every document is on disk (fsynced) before
+/// the answer goes out. Only the FN's counters live in memory; `archive` reads the file.
+///
+/// If writing to disk fails the module stops answering (every command hangs up) until it is
+/// restarted, which recovers from the files.
+public actor KassaModule {
+    /// How modules are made.
+    public struct Settings: Sendable {
+        /// Where FN directories live: `<dataDirectory>/<fn_serial>/`.
+        public var dataDirectory: String
+        /// How long the FN works on a receipt.
+        public var serviceTime: Duration
+        /// Capacity of a newly created FN (an existing FN keeps its own).
+        public var fnCapacity: Int64
+        /// Lifetime of a newly created FN (an existing FN keeps its expiry).
+        public var fnLifetime: FiscalDriveLifetime
+        /// fsync every write (off only for throwaway fleets).
+        public var syncToDisk: Bool
+
+        public init(
+            dataDirectory: String, serviceTime: Duration = .milliseconds(900),
+            fnCapacity: Int64 = FiscalDrive.standardCapacity, fnLifetime: FiscalDriveLifetime = .standard,
+            syncToDisk: Bool = true
+        ) {
+            self.dataDirectory = dataDirectory
+            self.serviceTime = serviceTime
+            self.fnCapacity = fnCapacity
+            self.fnLifetime = fnLifetime
+            self.syncToDisk = syncToDisk
+        }
+    }
+
+    public nonisolated let slot: ModuleSlot
+    private var drive: FiscalDrive
+    private var index: ArchiveIndex
+    private let store: DriveStore
+    private let clock: any KassaClock
+    private var serviceTime: Duration
+    private let threadPool: NIOThreadPool
+    private var fault: ModuleFault = .none
+    /// Set when a write failed; the module then hangs up on every command.
+    private var storageFailure: StorageError?
+    /// `drive.lastDocumentNumber` as of the last state file save.
+    private var savedDocumentNumber: Int64
+    /// Documents after which the state file is saved even if nothing else changed.
+    static let stateSaveInterval: Int64 = 100
+    private let gate = AsyncGate()
+    private let logger: Logger
+
+    private init(
+        slot: ModuleSlot, loaded: DriveStore.Loaded, store: DriveStore, clock: any KassaClock,
+        serviceTime: Duration, threadPool: NIOThreadPool, logger: Logger
+    ) {
+        self.slot = slot
+        self.drive = loaded.drive
+        self.index = loaded.index
+        self.savedDocumentNumber = loaded.drive.lastDocumentNumber
+        self.store = store
+        self.clock = clock
+        self.serviceTime = serviceTime
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// Loads the module's FN from `<dataDirectory>/<fn_serial>/`, creating it on first use.
+    public static func load(
+        slot: ModuleSlot, settings: Settings, clock: any KassaClock = SystemClock(),
+        threadPool: NIOThreadPool = .singleton, logger: Logger = Logger(label: "kassa.emulator")
+    ) async throws(StorageError) -> KassaModule {
+        var logger = logger
+        logger[metadataKey: "kassa"] = "\(slot.name)"
+        logger[metadataKey: "fn"] = "\(slot.fnSerial)"
+        let store = DriveStore(
+            dataDirectory: settings.dataDirectory, serial: slot.fnSerial, syncToDisk: settings.syncToDisk)
+        let loaded = try await offload(threadPool, directory: store.directory) { () throws(StorageError) in
+            try store.load {
+                FiscalDrive(
+                    serial: slot.fnSerial, capacity: settings.fnCapacity, createdAt: clock.now(),
+                    lifetime: settings.fnLifetime)
+            }
+        }
+        if loaded.tornBytesDropped > 0 {
+            logger.warning("dropped a torn last archive line", metadata: ["bytes": "\(loaded.tornBytesDropped)"])
+        }
+        if loaded.documentsReplayed > 0 {
+            logger.notice("state caught up with the archive", metadata: ["documents": "\(loaded.documentsReplayed)"])
+        }
+        return KassaModule(
+            slot: slot, loaded: loaded, store: store, clock: clock, serviceTime: settings.serviceTime,
+            threadPool: threadPool, logger: logger)
+    }
+
+    // MARK: Control (the seam for fault injection)
+
+    /// Makes the module show `fault` from its next command on.
+    public func setFault(_ fault: ModuleFault) {
+        self.fault = fault
+    }
+
+    public var currentFault: ModuleFault { fault }
+
+    /// Changes how long a receipt takes (a "slow kassa").
+    public func setServiceTime(_ serviceTime: Duration) {
+        self.serviceTime = serviceTime
+    }
+
+    /// The FN's state, as `status` would answer.
+    public var status: KassaStatus { drive.status }
+
+    // MARK: Serving
+
+    /// The reply to one line from a connection.
+    public func respond(to frame: LineFrame) async -> ModuleReply {
+        let request: IncomingRequest
+        switch frame {
+        case .overlong(let limit):
+            return refuse(nil, .badRequest("line longer than \(limit) bytes; skipped up to the next newline"))
+        case .line(let line):
+            switch IncomingRequest.parse(line.readableBytesView) {
+            case .failure(let rejection):
+                logger.debug("bad request", metadata: ["error": "\(rejection.error.text)"])
+                return refuse(rejection.id, rejection.error)
+            case .success(let parsed):
+                request = parsed
+            }
+        }
+        // A hung module takes the command and does nothing until the fault is lifted.
+        while fault == .hang {
+            do {
+                try await Task.sleep(for: .milliseconds(50))
+            } catch {
+                return .hangUp
+            }
+        }
+        await gate.acquire()
+        defer { gate.release() }
+        return await execute(request)
+    }
+
+    private func execute(_ request: IncomingRequest) async -> ModuleReply {
+        if let storageFailure {
+            logger.error("not answering: storage failed earlier", metadata: ["error": "\(storageFailure)"])
+            return .hangUp
+        }
+        let id = request.id
+        let epoch = request.epoch ?? 0  // present whenever the command needs it (IncomingRequest checks)
+        switch request.command {
+        case .status:
+            return answer(id, drive.status)
+        case .register(let registration):
+            var next = drive
+            do {
+                try next.register(registration)
+            } catch {
+                return refuse(id, error)
+            }
+            guard await commit(next, []) else { return .hangUp }
+            logger.info("registered", metadata: ["inn": "\(registration.inn)"])
+            return answer(id, drive.status)
+        case .hello:
+            var next = drive
+            do {
+                try next.observe(epoch: epoch)
+            } catch {
+                return refuse(id, error)
+            }
+            guard await commit(next, []) else { return .hangUp }
+            return answer(id, drive.status)
+        case .openShift:
+            return await shiftCommand(id) { drive, now throws(KassaWireError) in
+                try drive.openShift(epoch: epoch, now: now)
+            }
+        case .closeShift:
+            return await shiftCommand(id) { drive, now throws(KassaWireError) in
+                try drive.closeShift(epoch: epoch, now: now)
+            }
+        case .sell(let receipt):
+            return await sell(receipt, id: id, epoch: epoch)
+        case .archive(let request):
+            return await archive(request, id: id)
+        }
+    }
+
+    private func shiftCommand(
+        _ id: Int64, _ rule: (inout FiscalDrive, Date) throws(KassaWireError) -> FiscalDocument?
+    ) async -> ModuleReply {
+        var next = drive
+        let document: FiscalDocument?
+        do {
+            document = try rule(&next, clock.now())
+        } catch {
+            guard await commitEpoch(of: next) else { return .hangUp }
+            return refuse(id, error)
+        }
+        guard await commit(next, document.map { [$0] } ?? []) else { return .hangUp }
+        return answer(id, drive.status)
+    }
+
+    private func sell(_ receipt: SellRequest, id: Int64, epoch: Int64) async -> ModuleReply {
+        // Refusals are answered at once, without the service time.
+        var fenced = drive
+        do {
+            try fenced.observe(epoch: epoch)
+            try fenced.checkSell(receipt, now: clock.now())
+        } catch {
+            guard await commitEpoch(of: fenced) else { return .hangUp }
+            logger.debug("sell refused", metadata: ["job": "\(receipt.jobID)", "error": "\(error)"])
+            return refuse(id, error)
+        }
+        guard await commitEpoch(of: fenced) else { return .hangUp }
+        // The emulated FN at work. Cancelled (the fleet is stopping) means nothing was made.
+        do {
+            try await Task.sleep(for: serviceTime)
+        } catch {
+            return .hangUp
+        }
+        var next = drive
+        let documents: [FiscalDocument]
+        do {
+            documents = try next.sell(receipt, epoch: epoch, now: clock.now())
+        } catch {
+            return refuse(id, error)
+        }
+        guard await commit(next, documents), let document = documents.last else { return .hangUp }
+        logger.trace("fiscalized", metadata: ["job": "\(receipt.jobID)", "fd": "\(document.fiscalDocumentNumber)"])
+        if fault == .dropAnswerAfterFiscalizing {
+            logger.notice("fault: dropping the answer", metadata: ["fd": "\(document.fiscalDocumentNumber)"])
+            return .hangUp
+        }
+        return answer(id, document)
+    }
+
+    private func archive(_ request: ArchiveRequest, id: Int64) async -> ModuleReply {
+        let store = self.store
+        let index = self.index
+        // Keep the answer line within the 1 MiB a request line may have.
+        let budget = LineFrameDecoder.requestLineLimit - 256
+        let page: (json: [UInt8], count: Int)
+        do {
+            page = try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
+                try store.readPage(after: request.after, limit: request.limit, byteBudget: budget, index: index)
+            }
+        } catch {
+            logger.error("cannot read the archive", metadata: ["error": "\(error)"])
+            return .hangUp
+        }
+        // The archive lines go out as they are on disk.
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(page.json.count + 128)
+        buffer.writeString("{\"id\":\(id),\"ok\":true,\"result\":{\"documents\":[")
+        buffer.writeBytes(page.json)
+        buffer.writeString("],\"last_document_number\":\(index.lastNumber)}}\n")
+        return .answer(buffer)
+    }
+
+    // MARK: Persistence
+
+    /// Makes `next` the FN state: archives `documents` first (the archive is the truth), then
+    /// saves the state file if `next` changed something the archive cannot tell, or the file
+    /// is `stateSaveInterval` documents behind. False (and the module stops answering) if the
+    /// disk failed.
+    private func commit(_ next: FiscalDrive, _ documents: [FiscalDocument]) async -> Bool {
+        guard next != drive || !documents.isEmpty else { return true }
+        let mustSave =
+            next.registration != drive.registration || next.highestEpoch != drive.highestEpoch
+            || next.shift.isOpen != drive.shift.isOpen
+            || next.lastDocumentNumber - savedDocumentNumber >= Self.stateSaveInterval
+        let store = self.store
+        do {
+            if !documents.isEmpty {
+                let index = self.index
+                self.index = try await Self.offload(threadPool, directory: store.directory) {
+                    () throws(StorageError) in
+                    try store.append(documents, to: index)
+                }
+            }
+            drive = next
+            if mustSave {
+                try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
+                    try store.save(next)
+                }
+                savedDocumentNumber = next.lastDocumentNumber
+            }
+            return true
+        } catch {
+            // The archive may or may not hold the documents; only a restart (which reads the
+            // files) can say. Until then, answer nothing.
+            drive = next
+            storageFailure = error
+            logger.critical("storage failed; the module stops answering", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Saves the state file if its counters lag the archive (when the fleet stops).
+    public func flush() async {
+        await gate.acquire()
+        defer { gate.release() }
+        guard storageFailure == nil, savedDocumentNumber != drive.lastDocumentNumber else { return }
+        let store = self.store
+        let drive = self.drive
+        do {
+            try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
+                try store.save(drive)
+            }
+            savedDocumentNumber = drive.lastDocumentNumber
+        } catch {
+            logger.error("cannot save the state", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Persists a raised epoch, even when the command is refused: the fence must survive a restart.
+    private func commitEpoch(of fenced: FiscalDrive) async -> Bool {
+        guard fenced.highestEpoch != drive.highestEpoch else { return true }
+        var next = drive
+        try? next.observe(epoch: fenced.highestEpoch)
+        return await commit(next, [])
+    }
+
+    /// Runs blocking file work on the thread pool. Not cancellable: a write the FN has begun is
+    /// finished (and its outcome known) even when the fleet is stopping.
+    private static func offload<T: Sendable>(
+        _ pool: NIOThreadPool, directory: String, _ body: @escaping @Sendable () throws(StorageError) -> T
+    ) async throws(StorageError) -> T {
+        let work = Task { try await pool.runIfActive { try body() } }
+        do {
+            return try await work.value
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(path: directory, message: "the I/O thread pool is not running: \(error)")
+        }
+    }
+
+    // MARK: Answers
+
+    private func answer<Result: Codable & Sendable>(_ id: Int64, _ result: Result) -> ModuleReply {
+        do {
+            return .answer(try WireJSON.line(WireResponse.success(id: id, result)))
+        } catch {
+            logger.error("cannot encode an answer", metadata: ["error": "\(error)"])
+            return .hangUp
+        }
+    }
+
+    private nonisolated func refuse(_ id: Int64?, _ error: KassaWireError) -> ModuleReply {
+        do {
+            return .answer(try WireJSON.line(WireFailure.failure(id: id, error)))
+        } catch {
+            return .hangUp
+        }
+    }
+}

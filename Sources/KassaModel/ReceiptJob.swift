@@ -1,0 +1,80 @@
+import Foundation
+
+/// A receipt job as it travels on the job topic, keyed by the tenant's group code.
+public struct ReceiptJob: Sendable, Codable, Equatable {
+    public var uuid: UUID
+    public var groupCode: String
+    public var tenantID: Int64
+    public var operation: Operation
+    public var externalID: String
+    /// When the ingress received the request (the shop's clock is in `timestamp`).
+    public var acceptedAt: Date
+    /// The shop's `timestamp` field.
+    public var timestamp: Date
+    public var callbackURL: String?
+    public var receipt: Receipt
+
+    public init(uuid: UUID, groupCode: String, tenantID: Int64, operation: Operation, externalID: String,
+                acceptedAt: Date, timestamp: Date, callbackURL: String?, receipt: Receipt) {
+        self.uuid = uuid
+        self.groupCode = groupCode
+        self.tenantID = tenantID
+        self.operation = operation
+        self.externalID = externalID
+        self.acceptedAt = acceptedAt
+        self.timestamp = timestamp
+        self.callbackURL = callbackURL
+        self.receipt = receipt
+    }
+
+    /// The wire form on the job topic (JSON, dates as milliseconds since 1970).
+    public func encoded() throws -> [UInt8] {
+        Array(try ReceiptJob.encoder.encode(self))
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws -> ReceiptJob {
+        try decoder.decode(ReceiptJob.self, from: Data(bytes))
+    }
+
+    private static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.dateEncodingStrategy = .millisecondsSince1970
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
+    private static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .millisecondsSince1970
+        return d
+    }()
+}
+
+/// The fiscal attributes of a done receipt, as the report's `payload` carries them.
+public struct FiscalPayload: Sendable, Codable, Equatable {
+    public var fiscalReceiptNumber: Int
+    public var shiftNumber: Int
+    public var receiptDatetime: String
+    public var total: Kopecks
+    public var fnNumber: String
+    public var ecrRegistrationNumber: String
+    public var fiscalDocumentNumber: Int64
+    public var fiscalDocumentAttribute: Int64
+    public var fnsSite: String
+    public var ofdINN: String
+
+    public init(fiscalReceiptNumber: Int, shiftNumber: Int, receiptDatetime: String, total: Kopecks, fnNumber: String,
+                ecrRegistrationNumber: String, fiscalDocumentNumber: Int64, fiscalDocumentAttribute: Int64,
+                fnsSite: String = "www.nalog.gov.ru", ofdINN: String = "7704211201") {
+        self.fiscalReceiptNumber = fiscalReceiptNumber
+        self.shiftNumber = shiftNumber
+        self.receiptDatetime = receiptDatetime
+        self.total = total
+        self.fnNumber = fnNumber
+        self.ecrRegistrationNumber = ecrRegistrationNumber
+        self.fiscalDocumentNumber = fiscalDocumentNumber
+        self.fiscalDocumentAttribute = fiscalDocumentAttribute
+        self.fnsSite = fnsSite
+        self.ofdINN = ofdINN
+    }
+}

@@ -1,0 +1,136 @@
+/// A JSON value with one fixed serialization, so that a fiscal sign computed here can be checked
+/// by any outside tool: object keys sorted by code point, no whitespace, integers as plain digits,
+/// strings as raw UTF-8 with only `"` `\` and control characters escaped (`\b \f \n \r \t`, others
+/// as lowercase `\u00xx`). That is exactly Python's
+/// `json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
+enum CanonicalJSON: Sendable, Equatable, Decodable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case number(Double)
+    case string(String)
+    case array([CanonicalJSON])
+    case object([String: CanonicalJSON])
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() {
+            self = .null
+        } else if let value = try? c.decode(Bool.self) {
+            self = .bool(value)
+        } else if let value = try? c.decode(Int64.self) {
+            self = .integer(value)
+        } else if let value = try? c.decode(Double.self) {
+            self = .number(value)
+        } else if let value = try? c.decode(String.self) {
+            self = .string(value)
+        } else if let value = try? c.decode([CanonicalJSON].self) {
+            self = .array(value)
+        } else {
+            self = .object(try c.decode([String: CanonicalJSON].self))
+        }
+    }
+
+    var serialized: String {
+        var out = ""
+        write(to: &out)
+        return out
+    }
+
+    func write(to out: inout String) {
+        switch self {
+        case .null: out += "null"
+        case .bool(let value): out += value ? "true" : "false"
+        case .integer(let value): out += String(value)
+        case .number(let value): out += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
+        case .string(let value): Self.writeString(value, to: &out)
+        case .array(let values):
+            out += "["
+            for (i, value) in values.enumerated() {
+                if i > 0 { out += "," }
+                value.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            // Code point order, which is UTF-8 byte order (Swift's String `<` compares grapheme
+            // clusters under Unicode normalization, which is not what Python does).
+            let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            for (i, key) in keys.enumerated() {
+                if i > 0 { out += "," }
+                Self.writeString(key, to: &out)
+                out += ":"
+                members[key]?.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func writeString(_ text: String, to out: inout String) {
+        out += "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        out += "\""
+    }
+}
+
+extension FiscalDocument {
+    /// The text the fiscal sign (`fiscal_document_attribute`, FPD) is computed over: the
+    /// document's JSON object without the `fiscal_document_attribute` key, in the canonical form
+    /// of `CanonicalJSON` (sorted keys, no whitespace). A checker can recompute it from an
+    /// `archive.jsonl` line with Python's
+    /// `json.dumps({k: v for k, v in doc.items() if k != "fiscal_document_attribute"}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
+    public var canonicalText: String {
+        var members: [String: CanonicalJSON] = [
+            "kind": .string(kind.rawValue),
+            "fiscal_document_number": .integer(fiscalDocumentNumber),
+            "shift_number": .integer(shiftNumber),
+            "datetime": .string(datetime),
+            "fn_serial": .string(fnSerial),
+            "registration_number": .string(registrationNumber),
+        ]
+        if let fiscalReceiptNumber { members["fiscal_receipt_number"] = .integer(fiscalReceiptNumber) }
+        if let jobID { members["job_id"] = .string(jobID) }
+        if let operation { members["operation"] = .string(operation.rawValue) }
+        if let total { members["total"] = .integer(total) }
+        if let inn { members["inn"] = .string(inn) }
+        if let paymentAddress { members["payment_address"] = .string(paymentAddress) }
+        if let sno { members["sno"] = .string(sno) }
+        if let client {
+            var contact: [String: CanonicalJSON] = [:]
+            if let email = client.email { contact["email"] = .string(email) }
+            if let phone = client.phone { contact["phone"] = .string(phone) }
+            members["client"] = .object(contact)
+        }
+        if let items {
+            members["items"] = .array(
+                items.map { item in
+                    .object([
+                        "name": .string(item.name), "price": .integer(item.price),
+                        "quantity": .integer(item.quantity), "sum": .integer(item.sum), "vat": .string(item.vat),
+                        "payment_method": .string(item.paymentMethod),
+                        "payment_object": .string(item.paymentObject),
+                    ])
+                })
+        }
+        if let payments {
+            members["payments"] = .array(
+                payments.map { .object(["type": .integer(Int64($0.type)), "sum": .integer($0.sum)]) })
+        }
+        if let receiptsInShift { members["receipts_in_shift"] = .integer(receiptsInShift) }
+        return CanonicalJSON.object(members).serialized
+    }
+}

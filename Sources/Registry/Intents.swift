@@ -1,0 +1,114 @@
+import Foundation
+
+/// "Job X is (about to be) on kassa K": written before a receipt is sent, dropped when its
+/// outcome is recorded. While it exists, the kassa takes no other receipt; after a timeout or
+/// crash it tells reconciliation which job to look for in the FN archive, and from which
+/// document number.
+public struct IntentRecord: Sendable, Equatable {
+    public var kassaID: Int64
+    public var jobUUID: UUID
+    /// The epoch of the lease under which the intent was written.
+    public var leaseEpoch: Int64
+    /// The FN's last document number before the receipt was sent: reconciliation reads the
+    /// archive after it.
+    public var lastDocumentNumber: Int64
+    public var createdAt: Date
+
+    init(row: PostgresRow) throws {
+        kassaID = try row.int64("kassa_id")
+        jobUUID = try row.uuid("job_uuid")
+        leaseEpoch = try row.int64("lease_epoch")
+        lastDocumentNumber = try row.int64("last_document_number")
+        createdAt = try row.date("created_at")
+    }
+
+    static let columns = "kassa_id, job_uuid, lease_epoch, last_document_number, created_at"
+}
+
+extension Registry {
+    /// Writes the intent for `jobUUID` on the kassa, fenced by `epoch`, in one statement.
+    ///
+    /// The fence reads the kassa row `FOR SHARE`: a concurrent `acquireLease` (an UPDATE of that
+    /// row) waits for this statement, or this statement sees its new epoch; either way the next
+    /// owner finds the intent. Writing the same intent again (same job and epoch) succeeds, so a
+    /// call that failed with `.connection` can be repeated.
+    /// - Throws: `.fenced` when the kassa is not at `epoch`; `.conflict` when the kassa has an
+    ///   intent for another job or epoch; `.notFound` for an unknown kassa.
+    public func writeIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64) async throws {
+        let rows = try await withConnection { connection in
+            try connection.query("""
+                WITH fence AS (
+                    SELECT id FROM kassas WHERE id = $1::bigint AND lease_epoch = $3::bigint FOR SHARE
+                ), inserted AS (
+                    INSERT INTO intents (kassa_id, job_uuid, lease_epoch, last_document_number)
+                    SELECT $1::bigint, $2::uuid, $3::bigint, $4::bigint FROM fence
+                    ON CONFLICT (kassa_id) DO NOTHING
+                    RETURNING kassa_id
+                )
+                SELECT (SELECT count(*) FROM fence) AS fence_held,
+                       (SELECT count(*) FROM inserted) AS inserted,
+                       (SELECT lease_epoch FROM kassas WHERE id = $1::bigint) AS seen_epoch,
+                       i.job_uuid AS held_job, i.lease_epoch AS held_epoch
+                FROM (SELECT 1) AS one LEFT JOIN intents i ON i.kassa_id = $1::bigint
+                """, [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber)])
+        }
+        guard let row = rows.first else { throw RegistryError.decoding("writeIntent returned no row") }
+        guard try row.int64("fence_held") == 1 else {
+            throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+        }
+        if try row.int64("inserted") == 1 { return }
+        let heldJob = try row.optionalUUID("held_job")
+        let heldEpoch = try row.optionalInt64("held_epoch")
+        if heldJob == jobUUID, heldEpoch == epoch { return }  // a repeat of our own write
+        let holder = heldJob.map { "job \($0) at epoch \(heldEpoch.map { String($0) } ?? "?")" } ?? "another job"
+        throw RegistryError.conflict("kassa \(kassaID) already has an intent for \(holder)")
+    }
+
+    /// The kassa's open intent, if any.
+    public func intent(kassaID: Int64) async throws -> IntentRecord? {
+        try await withConnection { connection in
+            try connection.query("SELECT \(IntentRecord.columns) FROM intents WHERE kassa_id = $1::bigint", [String(kassaID)])
+                .first.map(IntentRecord.init(row:))
+        }
+    }
+
+    /// The open intents of these kassas, in one query, by kassa id.
+    public func intents(kassaIDs: [Int64]) async throws -> [IntentRecord] {
+        guard !kassaIDs.isEmpty else { return [] }
+        return try await withConnection { connection in
+            try connection.query("""
+                SELECT \(IntentRecord.columns) FROM intents WHERE kassa_id = ANY ($1::bigint[]) ORDER BY kassa_id
+                """, [PostgresText.array(kassaIDs)]).map(IntentRecord.init(row:))
+        }
+    }
+
+    /// After reconciliation found no document for the job: drops the intent (the job is free to
+    /// go to any kassa) and raises the kassa's last document number to what the archive showed.
+    /// Fenced by `epoch` like `commitResult`; one statement.
+    /// - Returns: true if the intent existed and was dropped.
+    /// - Throws: `.fenced` (nothing changed) or `.notFound` for an unknown kassa.
+    @discardableResult
+    public func releaseIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64) async throws -> Bool {
+        let rows = try await withConnection { connection in
+            try connection.query("""
+                WITH fence AS (
+                    UPDATE kassas SET last_document_number = greatest(last_document_number, $4::bigint)
+                    WHERE id = $1::bigint AND lease_epoch = $3::bigint
+                    RETURNING id
+                ), cleared AS (
+                    DELETE FROM intents
+                    WHERE kassa_id = $1::bigint AND job_uuid = $2::uuid AND EXISTS (SELECT 1 FROM fence)
+                    RETURNING kassa_id
+                )
+                SELECT (SELECT count(*) FROM fence) AS fence_held,
+                       (SELECT count(*) FROM cleared) AS cleared,
+                       (SELECT lease_epoch FROM kassas WHERE id = $1::bigint) AS seen_epoch
+                """, [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber)])
+        }
+        guard let row = rows.first else { throw RegistryError.decoding("releaseIntent returned no row") }
+        guard try row.int64("fence_held") == 1 else {
+            throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+        }
+        return try row.int64("cleared") == 1
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+
+/// Where a job stands, as the shop's report shows it.
+public enum JobStatus: String, Sendable, CaseIterable {
+    case wait, done, fail
+}
+
+/// A receipt job as registered.
+public struct JobRecord: Sendable, Equatable {
+    public var uuid: UUID
+    public var tenantID: Int64
+    public var groupCode: String
+    public var externalID: String
+    /// `sell`, `sell_refund`, `sell_correction`, `buy`, `buy_refund`, `buy_correction`.
+    public var operation: String
+    public var status: JobStatus
+    /// When the ingress accepted the receipt (its clock).
+    public var acceptedAt: Date
+    /// When the registry first saw the job (database clock).
+    public var registeredAt: Date
+    public var callbackURL: String?
+    /// The kassa that fiscalized the job, or that failed it.
+    public var kassaID: Int64?
+    public var errorCode: Int?
+    public var errorType: String?
+    public var errorText: String?
+    public var finishedAt: Date?
+
+    init(row: PostgresRow) throws {
+        uuid = try row.uuid("uuid")
+        tenantID = try row.int64("tenant_id")
+        groupCode = try row.string("group_code")
+        externalID = try row.string("external_id")
+        operation = try row.string("operation")
+        let statusText = try row.string("status")
+        guard let status = JobStatus(rawValue: statusText) else {
+            throw RegistryError.decoding("column 'status': unknown job status '\(statusText)'")
+        }
+        self.status = status
+        acceptedAt = try row.date("accepted_at")
+        registeredAt = try row.date("registered_at")
+        callbackURL = try row.optionalString("callback_url")
+        kassaID = try row.optionalInt64("kassa_id")
+        errorCode = try row.optionalInt("error_code")
+        errorType = try row.optionalString("error_type")
+        errorText = try row.optionalString("error_text")
+        finishedAt = try row.optionalDate("finished_at")
+    }
+}
+
+/// The fiscal attributes of one document the FN issued for a job.
+///
+/// Build it with the attributes from the kassa's answer (or from the FN archive during
+/// reconciliation) and pass it to `commitResult`; `jobUUID`, `kassaID`, `leaseEpoch` and
+/// `createdAt` are the registry's bookkeeping, filled in when a record is read back (values
+/// set by the caller are ignored by `commitResult`, which takes them as arguments).
+public struct FiscalResultRecord: Sendable, Equatable {
+    public var fnSerial: String
+    public var registrationNumber: String
+    /// ФД: the document's number on the FN.
+    public var fiscalDocumentNumber: Int64
+    /// ФПД: the fiscal sign.
+    public var fiscalDocumentAttribute: Int64
+    /// Receipt number within the shift.
+    public var fiscalReceiptNumber: Int
+    public var shiftNumber: Int
+    /// As the kassa printed it (e.g. `01.05.2024 12:34:56`), kept verbatim for the report.
+    public var receiptDatetime: String
+    public var totalKopecks: Int64
+
+    public var jobUUID: UUID?
+    public var kassaID: Int64?
+    public var leaseEpoch: Int64?
+    public var createdAt: Date?
+
+    public init(
+        fnSerial: String, registrationNumber: String, fiscalDocumentNumber: Int64,
+        fiscalDocumentAttribute: Int64, fiscalReceiptNumber: Int, shiftNumber: Int,
+        receiptDatetime: String, totalKopecks: Int64,
+        jobUUID: UUID? = nil, kassaID: Int64? = nil, leaseEpoch: Int64? = nil, createdAt: Date? = nil
+    ) {
+        self.fnSerial = fnSerial
+        self.registrationNumber = registrationNumber
+        self.fiscalDocumentNumber = fiscalDocumentNumber
+        self.fiscalDocumentAttribute = fiscalDocumentAttribute
+        self.fiscalReceiptNumber = fiscalReceiptNumber
+        self.shiftNumber = shiftNumber
+        self.receiptDatetime = receiptDatetime
+        self.totalKopecks = totalKopecks
+        self.jobUUID = jobUUID
+        self.kassaID = kassaID
+        self.leaseEpoch = leaseEpoch
+        self.createdAt = createdAt
+    }
+
+    /// Whether both name the same FN document.
+    public func isSameDocument(as other: FiscalResultRecord) -> Bool {
+        fnSerial == other.fnSerial && fiscalDocumentNumber == other.fiscalDocumentNumber
+    }
+
+    /// Reads columns named with `prefix` (for joins).
+    init(row: PostgresRow, prefix: String = "") throws {
+        fnSerial = try row.string(prefix + "fn_serial")
+        registrationNumber = try row.string(prefix + "registration_number")
+        fiscalDocumentNumber = try row.int64(prefix + "fiscal_document_number")
+        fiscalDocumentAttribute = try row.int64(prefix + "fiscal_document_attribute")
+        fiscalReceiptNumber = try row.int(prefix + "fiscal_receipt_number")
+        shiftNumber = try row.int(prefix + "shift_number")
+        receiptDatetime = try row.string(prefix + "receipt_datetime")
+        totalKopecks = try row.int64(prefix + "total_kopecks")
+        jobUUID = try row.uuid(prefix + "job_uuid")
+        kassaID = try row.int64(prefix + "kassa_id")
+        leaseEpoch = try row.int64(prefix + "lease_epoch")
+        createdAt = try row.date(prefix + "created_at")
+    }
+
+    static func columns(alias: String, prefix: String) -> String {
+        ["job_uuid", "kassa_id", "lease_epoch", "fn_serial", "registration_number", "fiscal_document_number",
+         "fiscal_document_attribute", "fiscal_receipt_number", "shift_number", "receipt_datetime",
+         "total_kopecks", "created_at"]
+            .map { "\(alias).\($0) AS \(prefix)\($0)" }.joined(separator: ", ")
+    }
+}
+
+/// What `commitResult` did.
+public enum CommitOutcome: Sendable, Equatable {
+    /// The result is now on record: job done, intent dropped, document number advanced.
+    case recorded
+    /// This very document was already on record for the job (a retried commit); nothing new.
+    case alreadyRecorded
+    /// A DIFFERENT document is on record for the job: the receipt was fiscalized twice. The new
+    /// document is not recorded (the job keeps `existing`); the intent is dropped and the
+    /// document number advanced, since the kassa did issue it. The caller must annul the
+    /// duplicate (refund receipt) and report it.
+    case duplicate(existing: FiscalResultRecord)
+}
+
+extension Registry {
+    private static let jobColumns = """
+        j.uuid, j.tenant_id, j.group_code, j.external_id, j.operation, j.status, j.accepted_at,
+        j.registered_at, j.callback_url, j.kassa_id, j.error_code, j.error_type, j.error_text, j.finished_at
+        """
+
+    /// Registers a job once. Returns true if this call inserted it, false if it was known (same
+    /// uuid, or same group code and external id). Throws `.notFound` for an unknown tenant.
+    @discardableResult
+    public func registerJob(uuid: UUID, tenantID: Int64, groupCode: String, externalID: String,
+                            operation: String, acceptedAt: Date, callbackURL: String?) async throws -> Bool {
+        let params: [String?] = [uuid.uuidString, String(tenantID), groupCode, externalID, operation,
+                                 PostgresText.timestamp(acceptedAt), callbackURL]
+        let rows = try await withConnection { connection in
+            try mapConstraintErrors {
+                try connection.query("""
+                    INSERT INTO jobs (uuid, tenant_id, group_code, external_id, operation, status,
+                                      accepted_at, callback_url)
+                    VALUES ($1::uuid, $2::bigint, $3, $4, $5, 'wait', $6::timestamptz, $7)
+                    ON CONFLICT DO NOTHING
+                    RETURNING uuid
+                    """, params)
+            }
+        }
+        return !rows.isEmpty
+    }
+
+    /// A job with its fiscal result when it has one.
+    public func job(uuid: UUID) async throws -> (JobRecord, FiscalResultRecord?)? {
+        try await jobWithResult(where: "j.uuid = $1::uuid", [uuid.uuidString])
+    }
+
+    public func job(groupCode: String, externalID: String) async throws -> (JobRecord, FiscalResultRecord?)? {
+        try await jobWithResult(where: "j.group_code = $1 AND j.external_id = $2", [groupCode, externalID])
+    }
+
+    private func jobWithResult(where condition: String, _ params: [String?]) async throws -> (JobRecord, FiscalResultRecord?)? {
+        let rows = try await withConnection { connection in
+            try connection.query("""
+                SELECT \(Self.jobColumns), \(FiscalResultRecord.columns(alias: "r", prefix: "r_"))
+                FROM jobs j LEFT JOIN results r ON r.job_uuid = j.uuid
+                WHERE \(condition)
+                """, params)
+        }
+        guard let row = rows.first else { return nil }
+        let job = try JobRecord(row: row)
+        let result = try row.isNull("r_job_uuid") ? nil : FiscalResultRecord(row: row, prefix: "r_")
+        return (job, result)
+    }
+
+    /// The fiscal result recorded for a job, if any.
+    public func result(jobUUID: UUID) async throws -> FiscalResultRecord? {
+        try await withConnection { connection in
+            try Self.result(jobUUID: jobUUID, on: connection)
+        }
+    }
+
+    static func result(jobUUID: UUID, on connection: PostgresConnection) throws -> FiscalResultRecord? {
+        try connection.query("""
+            SELECT \(FiscalResultRecord.columns(alias: "r", prefix: "")) FROM results r WHERE r.job_uuid = $1::uuid
+            """, [jobUUID.uuidString]).first.map { try FiscalResultRecord(row: $0) }
+    }
+
+    /// Whether the job is done or failed. An unknown job is not finished.
+    public func hasFinished(uuid: UUID) async throws -> Bool {
+        try await !finishedJobs(uuids: [uuid]).isEmpty
+    }
+
+    /// Of these jobs, the ones done or failed, in one query (the offset watermark checks a
+    /// whole batch of redelivered jobs at once).
+    public func finishedJobs(uuids: [UUID]) async throws -> Set<UUID> {
+        guard !uuids.isEmpty else { return [] }
+        let list = PostgresText.array(uuids.map { Optional($0.uuidString) })
+        let rows = try await withConnection { connection in
+            try connection.query("SELECT uuid FROM jobs WHERE uuid = ANY ($1::uuid[]) AND status <> 'wait'", [list])
+        }
+        return Set(try rows.map { try $0.uuid("uuid") })
+    }
+
+    /// The exactly-once commit, in ONE statement (so one round trip, atomic): only if the kassa
+    /// is still at lease `epoch`, record `result` for the job (unique by job), mark the job done,
+    /// drop the kassa's intent for this job and raise the kassa's last document number to the
+    /// result's.
+    ///
+    /// The fence is an UPDATE of the kassa row, whose lock orders this commit against a
+    /// concurrent `acquireLease`: whichever comes second sees the other's effect.
+    /// Safe to repeat after a `.connection` error: a repeat reports `.alreadyRecorded`.
+    /// - Throws: `.fenced` when the epoch no longer matches (nothing changed); `.notFound` for
+    ///   an unknown kassa or job; `.conflict` if this FN document is on record for another job.
+    public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64) async throws -> CommitOutcome {
+        let params: [String?] = [
+            jobUUID.uuidString, String(kassaID), String(epoch), String(result.fiscalDocumentNumber),
+            result.fnSerial, result.registrationNumber, String(result.fiscalDocumentAttribute),
+            String(result.fiscalReceiptNumber), String(result.shiftNumber), result.receiptDatetime,
+            String(result.totalKopecks),
+        ]
+        return try await withConnection { connection in
+            let rows = try mapConstraintErrors {
+                try connection.query("""
+                    WITH fence AS (
+                        UPDATE kassas SET last_document_number = greatest(last_document_number, $4::bigint)
+                        WHERE id = $2::bigint AND lease_epoch = $3::bigint
+                        RETURNING id
+                    ), inserted AS (
+                        INSERT INTO results (job_uuid, kassa_id, lease_epoch, fn_serial, registration_number,
+                                             fiscal_document_number, fiscal_document_attribute,
+                                             fiscal_receipt_number, shift_number, receipt_datetime, total_kopecks)
+                        SELECT $1::uuid, $2::bigint, $3::bigint, $5, $6, $4::bigint, $7::bigint,
+                               $8::integer, $9::integer, $10, $11::bigint
+                        FROM fence
+                        ON CONFLICT (job_uuid) DO NOTHING
+                        RETURNING job_uuid
+                    ), finished AS (
+                        UPDATE jobs SET status = 'done', kassa_id = $2::bigint, finished_at = now(),
+                                        error_code = NULL, error_type = NULL, error_text = NULL
+                        WHERE uuid = $1::uuid AND EXISTS (SELECT 1 FROM inserted)
+                        RETURNING uuid
+                    ), cleared AS (
+                        DELETE FROM intents
+                        WHERE kassa_id = $2::bigint AND job_uuid = $1::uuid AND EXISTS (SELECT 1 FROM fence)
+                        RETURNING kassa_id
+                    )
+                    SELECT (SELECT count(*) FROM fence) AS fence_held,
+                           (SELECT count(*) FROM inserted) AS inserted,
+                           (SELECT count(*) FROM finished) AS finished,
+                           (SELECT lease_epoch FROM kassas WHERE id = $2::bigint) AS seen_epoch
+                    """, params)
+            }
+            guard let row = rows.first else { throw RegistryError.decoding("commitResult returned no row") }
+            guard try row.int64("fence_held") == 1 else {
+                throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+            }
+            if try row.int64("inserted") == 1 {
+                // The results row references the job, so the job exists and was updated.
+                return .recorded
+            }
+            // Read in a new statement: a result committed by a racing commit after this
+            // statement's snapshot is visible now.
+            guard let existing = try Self.result(jobUUID: jobUUID, on: connection) else {
+                throw RegistryError.decoding("result for job \(jobUUID) conflicted but cannot be read")
+            }
+            return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
+        }
+    }
+
+    /// Fails a job with an error for the shop's report. Never overwrites a done job.
+    ///
+    /// With `kassaID` and `epoch` (a kassa refused the receipt, so no document exists) the call
+    /// is fenced like `commitResult`, records the kassa on the job and drops the kassa's intent
+    /// for the job. Without them (validation, tenant errors) it is not fenced.
+    /// - Returns: true if the job is now failed by this call, false if it was already done.
+    /// - Throws: `.fenced` (nothing changed), `.notFound` for an unknown job or kassa,
+    ///   `.invalidArgument` if only one of `kassaID`/`epoch` is given.
+    @discardableResult
+    public func failJob(jobUUID: UUID, kassaID: Int64?, epoch: Int64?, code: Int, type: String, text: String) async throws -> Bool {
+        if (kassaID == nil) != (epoch == nil) {
+            throw RegistryError.invalidArgument("failJob needs both kassaID and epoch, or neither")
+        }
+        return try await withConnection { connection in
+            let failed: Bool
+            if let kassaID, let epoch {
+                let rows = try connection.query("""
+                    WITH fence AS (
+                        SELECT id FROM kassas WHERE id = $2::bigint AND lease_epoch = $3::bigint FOR SHARE
+                    ), failed AS (
+                        UPDATE jobs SET status = 'fail', kassa_id = $2::bigint, error_code = $4::integer,
+                                        error_type = $5, error_text = $6, finished_at = now()
+                        WHERE uuid = $1::uuid AND status <> 'done' AND EXISTS (SELECT 1 FROM fence)
+                        RETURNING uuid
+                    ), cleared AS (
+                        DELETE FROM intents
+                        WHERE kassa_id = $2::bigint AND job_uuid = $1::uuid AND EXISTS (SELECT 1 FROM fence)
+                        RETURNING kassa_id
+                    )
+                    SELECT (SELECT count(*) FROM fence) AS fence_held,
+                           (SELECT count(*) FROM failed) AS failed,
+                           (SELECT lease_epoch FROM kassas WHERE id = $2::bigint) AS seen_epoch
+                    """, [jobUUID.uuidString, String(kassaID), String(epoch), String(code), type, text])
+                guard let row = rows.first else { throw RegistryError.decoding("failJob returned no row") }
+                guard try row.int64("fence_held") == 1 else {
+                    throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+                }
+                failed = try row.int64("failed") == 1
+            } else {
+                failed = try connection.execute("""
+                    UPDATE jobs SET status = 'fail', error_code = $2::integer, error_type = $3, error_text = $4,
+                                    finished_at = now()
+                    WHERE uuid = $1::uuid AND status <> 'done'
+                    """, [jobUUID.uuidString, String(code), type, text]) == 1
+            }
+            if failed { return true }
+            // Not failed: the job is done, or unknown. A fresh statement sees a racing commit.
+            let status = try connection.query("SELECT status FROM jobs WHERE uuid = $1::uuid", [jobUUID.uuidString])
+            guard let row = status.first else { throw RegistryError.notFound("job \(jobUUID)") }
+            let current = try row.string("status")
+            guard current == JobStatus.done.rawValue else {
+                throw RegistryError.decoding("job \(jobUUID) is '\(current)' yet was not failed")
+            }
+            return false
+        }
+    }
+
+    /// The error for a fence that did not hold.
+    static func fenceError(kassaID: Int64, epoch: Int64, seenEpoch: Int64?) -> RegistryError {
+        guard let seenEpoch else { return .notFound("kassa \(kassaID)") }
+        if seenEpoch == epoch {
+            return .fenced("kassa \(kassaID): lease epoch moved on from \(epoch) while the statement ran")
+        }
+        return .fenced("kassa \(kassaID) is at lease epoch \(seenEpoch), not \(epoch)")
+    }
+}

@@ -1,0 +1,168 @@
+import Logging
+
+/// One schema change. Statements run in order inside one transaction, so a migration applies
+/// completely or not at all (PostgreSQL DDL is transactional).
+public struct Migration: Sendable {
+    public let version: Int
+    public let name: String
+    /// One SQL statement per element: statements go through PQexecParams, which runs one at a
+    /// time, and a failure then names the exact statement.
+    public let statements: [String]
+
+    public init(version: Int, name: String, statements: [String]) {
+        self.version = version
+        self.name = name
+        self.statements = statements
+    }
+}
+
+extension Registry {
+    /// Key of the transaction-scoped advisory lock that serializes migrations across processes
+    /// ("kassamig" in ASCII). Shared by every process running `migrate()`.
+    static let migrationLockKey: Int64 = 0x6B61_7373_616D_6967
+
+    /// All migrations, in version order. Append only: never edit one that has shipped.
+    public static let migrations: [Migration] = [
+        Migration(version: 1, name: "tenants, kassas, jobs, results, intents", statements: [
+            """
+            CREATE TABLE tenants (
+                id              bigserial PRIMARY KEY,
+                group_code      text NOT NULL UNIQUE,
+                inn             text NOT NULL,
+                payment_address text NOT NULL,
+                sno             text[] NOT NULL,
+                login           text NOT NULL UNIQUE,
+                password_salt   text NOT NULL,
+                password_hash   text NOT NULL,
+                callback_url    text,
+                callback_secret text,
+                blocked         boolean NOT NULL DEFAULT false,
+                created_at      timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE kassas (
+                id                   bigserial PRIMARY KEY,
+                tenant_id            bigint REFERENCES tenants (id),
+                site                 text NOT NULL,
+                rack                 text NOT NULL,
+                assembly             text NOT NULL,
+                slot                 integer NOT NULL CHECK (slot >= 0),
+                address              text NOT NULL,
+                fn_serial            text NOT NULL UNIQUE,
+                registration_number  text NOT NULL,
+                fn_capacity          integer NOT NULL CHECK (fn_capacity > 0),
+                fn_expires_at        timestamptz NOT NULL,
+                last_document_number bigint NOT NULL DEFAULT 0 CHECK (last_document_number >= 0),
+                state                text NOT NULL DEFAULT 'active'
+                                     CHECK (state IN ('active', 'drained', 'broken', 'retired')),
+                lease_owner          text,
+                lease_epoch          bigint NOT NULL DEFAULT 0,
+                lease_expires_at     timestamptz,
+                CHECK ((lease_owner IS NULL) = (lease_expires_at IS NULL))
+            )
+            """,
+            // One module per slot. A retired kassa (its FN replaced, say) frees the slot for the
+            // module's next registration while its history stays.
+            "CREATE UNIQUE INDEX kassas_assembly_slot_key ON kassas (assembly, slot) WHERE state <> 'retired'",
+            "CREATE INDEX kassas_tenant_idx ON kassas (tenant_id)",
+            "CREATE INDEX kassas_lease_owner_idx ON kassas (lease_owner) WHERE lease_owner IS NOT NULL",
+            """
+            CREATE TABLE jobs (
+                uuid          uuid PRIMARY KEY,
+                tenant_id     bigint NOT NULL REFERENCES tenants (id),
+                group_code    text NOT NULL,
+                external_id   text NOT NULL,
+                operation     text NOT NULL,
+                status        text NOT NULL DEFAULT 'wait' CHECK (status IN ('wait', 'done', 'fail')),
+                accepted_at   timestamptz NOT NULL,
+                registered_at timestamptz NOT NULL DEFAULT now(),
+                callback_url  text,
+                kassa_id      bigint REFERENCES kassas (id),
+                error_code    integer,
+                error_type    text,
+                error_text    text,
+                finished_at   timestamptz,
+                UNIQUE (group_code, external_id),
+                CHECK ((status = 'wait') = (finished_at IS NULL))
+            )
+            """,
+            "CREATE INDEX jobs_waiting_idx ON jobs (registered_at) WHERE status = 'wait'",
+            "CREATE INDEX jobs_tenant_idx ON jobs (tenant_id, accepted_at)",
+            """
+            CREATE TABLE results (
+                job_uuid                  uuid PRIMARY KEY REFERENCES jobs (uuid),
+                kassa_id                  bigint NOT NULL REFERENCES kassas (id),
+                lease_epoch               bigint NOT NULL,
+                fn_serial                 text NOT NULL,
+                registration_number       text NOT NULL,
+                fiscal_document_number    bigint NOT NULL,
+                fiscal_document_attribute bigint NOT NULL,
+                fiscal_receipt_number     integer NOT NULL,
+                shift_number              integer NOT NULL,
+                receipt_datetime          text NOT NULL,
+                total_kopecks             bigint NOT NULL,
+                created_at                timestamptz NOT NULL DEFAULT now(),
+                -- An FN document belongs to one job at most: a second claim on it is a bug.
+                UNIQUE (fn_serial, fiscal_document_number)
+            )
+            """,
+            "CREATE INDEX results_kassa_idx ON results (kassa_id, created_at)",
+            """
+            CREATE TABLE intents (
+                kassa_id             bigint PRIMARY KEY REFERENCES kassas (id),
+                job_uuid             uuid NOT NULL,
+                lease_epoch          bigint NOT NULL,
+                last_document_number bigint NOT NULL,
+                created_at           timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            "CREATE INDEX intents_job_idx ON intents (job_uuid)",
+        ]),
+    ]
+
+    /// Applies pending migrations in version order, each in its own transaction under
+    /// `pg_advisory_xact_lock`, so processes migrating at the same time neither fail nor apply
+    /// anything twice. Returns the versions this call applied (empty when up to date).
+    public func migrate() async throws -> [Int] {
+        var applied: [Int] = []
+        for migration in Self.migrations.sorted(by: { $0.version < $1.version }) {
+            let didApply = try await transaction { connection in
+                try connection.execute("SELECT pg_advisory_xact_lock($1::bigint)", [String(Self.migrationLockKey)])
+                // Under the lock: concurrent CREATE TABLE IF NOT EXISTS can still collide on the
+                // catalog's unique index without it.
+                try connection.execute("""
+                    CREATE TABLE IF NOT EXISTS schema_migrations (
+                        version    integer PRIMARY KEY,
+                        name       text NOT NULL,
+                        applied_at timestamptz NOT NULL DEFAULT now()
+                    )
+                    """)
+                let existing = try connection.query(
+                    "SELECT 1 FROM schema_migrations WHERE version = $1::integer", [String(migration.version)])
+                guard existing.isEmpty else { return false }
+                for statement in migration.statements { try connection.execute(statement) }
+                try connection.execute(
+                    "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1::integer, $2, now())",
+                    [String(migration.version), migration.name])
+                return true
+            }
+            if didApply {
+                applied.append(migration.version)
+                logger.info("registry: applied migration", metadata: [
+                    "version": "\(migration.version)", "name": "\(migration.name)",
+                ])
+            }
+        }
+        let newest = Self.migrations.map(\.version).max() ?? 0
+        let unknown = try await withConnection { connection in
+            try connection.query("SELECT version FROM schema_migrations WHERE version > $1::integer ORDER BY version",
+                                 [String(newest)]).map { try $0.int("version") }
+        }
+        if !unknown.isEmpty {
+            logger.warning("registry: database has migrations this build does not know (a newer release ran)",
+                           metadata: ["versions": "\(unknown)"])
+        }
+        return applied
+    }
+}

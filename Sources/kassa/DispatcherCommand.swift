@@ -1,0 +1,30 @@
+import ArgumentParser
+import Dispatcher
+import Foundation
+import Registry
+
+struct DispatcherCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dispatcher", abstract: "Fiscalize receipt jobs on the tenants' kassas.")
+
+    @OptionGroup var common: CommonOptions
+    @Option(help: "This dispatcher's unique name (lease owner).") var name: String
+    @Option(help: "The site this dispatcher runs in.") var site = "A"
+    @Option(help: "Job topic.") var topic = "receipt-jobs"
+    @Option(help: "Consumer group.") var group = "kassa-dispatchers"
+    @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
+    @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
+
+    func run() async throws {
+        let logger = common.logger("kassa.dispatcher")
+        let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: 6), logger: logger)
+        var configuration = DispatcherConfiguration(name: name, site: site, bootstrapServers: common.kafka)
+        configuration.topic = topic
+        configuration.groupID = group
+        configuration.leaseTTL = .milliseconds(Int(leaseTtl * 1000))
+        configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
+        configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
+        let node = DispatcherNode(configuration: configuration, registry: registry, logger: logger)
+        try await node.run()
+        registry.close()
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import KassaEmulator
+import KassaModel
+
+struct EmulatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "emulator", abstract: "Serve a fleet of emulated kassa modules, one TCP port each.")
+
+    @Option(help: "Topology file (sites, racks, assemblies, ports).") var topology = "cluster/topology.yaml"
+    @Option(help: "Where FN state and archives live (one folder per FN serial).") var dataDir = ".cluster/fn"
+    @Option(help: "Speed factor: the service time is 0.9 s / speed.") var speed: Double = 1
+    @Option(help: "Added to every module port.") var portOffset = 0
+    @Option(help: "Log level.") var logLevel = "info"
+    @Flag(help: "Print the highest module port and exit (for scripts).") var printLastPort = false
+    @Flag(help: "Print a one-line summary of the topology and exit.") var printSummary = false
+
+    func run() async throws {
+        let topology = try Topology.load(path: self.topology).shifted(portOffset: portOffset)
+        let modules = topology.modules
+        if printLastPort {
+            print(modules.map(\.port).max() ?? 0)
+            return
+        }
+        if printSummary {
+            let assemblies = Set(modules.map(\.assembly)).count
+            let sites = Set(modules.map(\.site)).sorted().joined(separator: ", ")
+            print("\(modules.count) modules in \(assemblies) assemblies, site(s) \(sites), ports \(modules.map(\.port).min() ?? 0)-\(modules.map(\.port).max() ?? 0)")
+            return
+        }
+        guard speed > 0 else { throw ValidationError("--speed: expected a positive number") }
+        let logger = CommonOptions.logger("kassa.emulator", level: logLevel)
+        // SIGTERM ends the process: every document is on disk (fsync) before its answer is sent.
+        try await runFleet(FleetConfiguration(topology: topology, dataDirectory: dataDir, speed: speed), logger: logger)
+    }
+}

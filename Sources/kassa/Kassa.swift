@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// The one executable: argument parsing and wiring, nothing else.
+@main
+struct Kassa: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kassa",
+        abstract: "A cloud kassa service: ATOL-compatible ingress, Kafka, dispatchers, kassa modules.",
+        subcommands: [
+            IngressCommand.self, DispatcherCommand.self, EmulatorCommand.self, RegistryCommand.self,
+            KafkaCommand.self, LoadCommand.self,
+        ]
+    )
+}
+
+/// Options every server command shares.
+struct CommonOptions: ParsableArguments {
+    @Option(help: "libpq connection string of the registry (env KASSA_DB).")
+    var db: String = ProcessInfo.processInfo.environment["KASSA_DB"] ?? "host=127.0.0.1 port=5432 dbname=kassa user=postgres"
+
+    @Option(help: "Kafka bootstrap servers (env KASSA_KAFKA).")
+    var kafka: String = ProcessInfo.processInfo.environment["KASSA_KAFKA"] ?? "127.0.0.1:9092"
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env LOG_LEVEL).")
+    var logLevel: String = ProcessInfo.processInfo.environment["LOG_LEVEL"] ?? "info"
+
+    func logger(_ label: String) -> Logger {
+        Self.logger(label, level: logLevel)
+    }
+
+    static func logger(_ label: String, level: String) -> Logger {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: label)
+        logger.logLevel = Logger.Level(rawValue: level) ?? .info
+        return logger
+    }
+}

@@ -1,0 +1,136 @@
+import ArgumentParser
+import Foundation
+import KassaModel
+import KassaWire
+import Registry
+import Yams
+
+struct RegistryCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry", abstract: "Registry administration.",
+        subcommands: [Migrate.self, Provision.self]
+    )
+
+    struct Migrate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations.")
+        @OptionGroup var common: CommonOptions
+
+        func run() async throws {
+            let logger = common.logger("kassa.registry")
+            let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: 1), logger: logger)
+            defer { registry.close() }
+            let applied = try await registry.migrate()
+            print(applied.isEmpty ? "registry schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
+        }
+    }
+
+    /// Creates the tenants of a tenants file and gives each its kassas from the topology,
+    /// registering each kassa module with its tenant's INN, payment address and tax systems.
+    struct Provision: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Provision tenants and their kassas (registers the modules).")
+        @OptionGroup var common: CommonOptions
+        @Option(help: "Topology file.") var topology = "cluster/topology.yaml"
+        @Option(help: "Tenants file.") var tenants = "cluster/tenants.yaml"
+        @Option(help: "Added to every module port of the topology.") var portOffset = 0
+        @Option(help: "Where to write the tenants' credentials (JSON) for the load tool.") var credentialsOut: String?
+
+        func run() async throws {
+            let logger = common.logger("kassa.registry")
+            let topology = try Topology.load(path: self.topology).shifted(portOffset: portOffset)
+            let plan = try TenantsFile.load(path: tenants)
+            let placement = try DemoPlacement.assign(plan.tenants.map(\.kassas), to: topology.modules)
+            let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: 2), logger: logger)
+            defer { registry.close() }
+            for (index, tenant) in plan.tenants.enumerated() {
+                let record = try await registry.upsertTenant(groupCode: tenant.groupCode, inn: tenant.inn, paymentAddress: tenant.paymentAddress,
+                                                            sno: tenant.sno, login: tenant.login, password: tenant.password, callbackURL: nil)
+                for module in placement[index] {
+                    let client = try await KassaClient.connect(host: module.host, port: module.port)
+                    let registrationNumber = "00000" + module.fnSerial.suffix(11)
+                    let status = try await client.register(RegisterRequest(inn: tenant.inn, paymentAddress: tenant.paymentAddress,
+                                                                           sno: tenant.sno, registrationNumber: registrationNumber))
+                    await client.close()
+                    _ = try await registry.upsertKassa(KassaPlacement(
+                        tenantID: record.id, site: module.site, rack: module.rack, assembly: module.assembly, slot: module.slot,
+                        address: "\(module.host):\(module.port)", fnSerial: status.fnSerial, registrationNumber: registrationNumber,
+                        fnCapacity: Int(status.fnCapacity), fnExpiresAt: status.fnExpiresAt), lastDocumentNumber: status.lastDocumentNumber)
+                }
+                print("tenant \(tenant.groupCode): \(placement[index].count) kassas (\(Set(placement[index].map(\.assembly)).sorted().joined(separator: ", ")))")
+            }
+            if let credentialsOut {
+                let credentials = plan.tenants.map {
+                    ["group_code": $0.groupCode, "login": $0.login, "password": $0.password, "inn": $0.inn,
+                     "payment_address": $0.paymentAddress, "sno": $0.sno.first ?? "osn"]
+                }
+                let data = try JSONSerialization.data(withJSONObject: credentials, options: [.prettyPrinted, .sortedKeys])
+                FileManager.default.createFile(atPath: credentialsOut, contents: data, attributes: [.posixPermissions: 0o600])
+            }
+        }
+    }
+}
+
+/// The tenants file (cluster/tenants.yaml).
+struct TenantsFile: Decodable {
+    struct Tenant: Decodable {
+        var groupCode: String
+        var login: String
+        var password: String
+        var inn: String
+        var paymentAddress: String
+        var sno: [String]
+        var kassas: Int
+        enum CodingKeys: String, CodingKey {
+            case groupCode = "group_code", login, password, inn, sno, kassas
+            case paymentAddress = "payment_address"
+        }
+    }
+    var tenants: [Tenant]
+
+    static func load(path: String) throws -> TenantsFile {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ValidationError("\(path): cannot read the tenants file")
+        }
+        let file: TenantsFile
+        do {
+            file = try YAMLDecoder().decode(TenantsFile.self, from: text)
+        } catch {
+            throw ValidationError("\(path): \(error)")
+        }
+        for (i, t) in file.tenants.enumerated() {
+            guard INN.isValid(t.inn) else { throw ValidationError("\(path): tenants[\(i)].inn: expected an INN with valid check digits, got \(t.inn)") }
+            guard t.kassas >= 2 else { throw ValidationError("\(path): tenants[\(i)].kassas: expected at least 2 (one kassa is a single point of failure)") }
+            guard !t.sno.isEmpty else { throw ValidationError("\(path): tenants[\(i)].sno: expected at least one tax system") }
+        }
+        return file
+    }
+}
+
+/// The demo's placement: modules are interleaved across assemblies and each tenant takes a run
+/// of them, so a tenant's kassas alternate between assemblies. (Placement by site, rack and assembly with
+/// refusals is issue #4's provisioning command.)
+enum DemoPlacement {
+    static func assign(_ counts: [Int], to modules: [ModuleSlot]) throws -> [[ModuleSlot]] {
+        let needed = counts.reduce(0, +)
+        guard needed <= modules.count else {
+            throw ValidationError("the tenants need \(needed) kassas but the topology has \(modules.count) modules")
+        }
+        // Interleave assemblies: take slot 1 of every assembly, then slot 2, ...
+        let byAssembly = Dictionary(grouping: modules, by: \.assembly)
+        let assemblies = byAssembly.keys.sorted()
+        var interleaved: [ModuleSlot] = []
+        let depth = byAssembly.values.map(\.count).max() ?? 0
+        for i in 0..<depth {
+            for a in assemblies where i < (byAssembly[a]?.count ?? 0) {
+                if let m = byAssembly[a]?.sorted(by: { $0.slot < $1.slot })[i] { interleaved.append(m) }
+            }
+        }
+        // Each tenant takes the next run of the interleaved list, so its kassas alternate assemblies.
+        var result: [[ModuleSlot]] = []
+        var next = 0
+        for count in counts {
+            result.append(Array(interleaved[next..<(next + count)]))
+            next += count
+        }
+        return result
+    }
+}

@@ -1,0 +1,165 @@
+import AsyncHTTPClient
+import Foundation
+import KassaModel
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// A real cluster (PostgreSQL, Tansu, the emulator, an ingress, two dispatchers) started once per
+/// test process through cluster/up, in its own folder and on its own ports, and stopped at exit.
+actor TestCluster {
+    static let shared = TestCluster()
+
+    struct Tenant: Decodable, Sendable {
+        let groupCode: String
+        let login: String
+        let password: String
+        let inn: String
+        let paymentAddress: String
+        enum CodingKeys: String, CodingKey {
+            case groupCode = "group_code", login, password, inn
+            case paymentAddress = "payment_address"
+        }
+    }
+
+    struct Info: Sendable {
+        let root: URL
+        let directory: URL
+        let baseURL: String
+        let ingressURL: String
+        let fnDirectory: URL
+        let tenants: [Tenant]
+    }
+
+    private var info: Info?
+    static let portOffset = 1000
+
+    static var root: URL {
+        if let env = ProcessInfo.processInfo.environment["KASSA_ROOT"] { return URL(fileURLWithPath: env) }
+        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    /// Starts the cluster on first use.
+    func start() throws -> Info {
+        if let info { return info }
+        let root = Self.root
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kassa-it-\(getpid())")
+        try? FileManager.default.removeItem(at: directory)
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        clusterDirectoryForCleanup = directory.path
+        atexit { stopTestCluster() }
+        let status = try Self.run(root.appendingPathComponent("cluster/up").path, environment: [
+            "KASSA_CLUSTER_DIR": directory.path, "KASSA_PORT_OFFSET": "\(Self.portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
+        ])
+        guard status == 0 else { throw ClusterError(text: "cluster/up exited with \(status); logs in \(directory.path)/logs") }
+        let tenantsData = try Data(contentsOf: directory.appendingPathComponent("tenants.json"))
+        let tenants = try JSONDecoder().decode([Tenant].self, from: tenantsData)
+        let ingress = "http://127.0.0.1:\(18080 + Self.portOffset)"
+        let info = Info(root: root, directory: directory, baseURL: ingress + "/possystem/v4", ingressURL: ingress,
+                        fnDirectory: directory.appendingPathComponent("fn"), tenants: tenants)
+        self.info = info
+        return info
+    }
+
+    /// Runs a command with the cluster's environment and waits for it.
+    @discardableResult
+    static func run(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    struct ClusterError: Error, CustomStringConvertible {
+        let text: String
+        var description: String { text }
+    }
+}
+
+nonisolated(unsafe) private var clusterDirectoryForCleanup: String?
+
+/// Stops the test cluster when the test process exits (Swift Testing has no global teardown).
+private func stopTestCluster() {
+    guard let directory = clusterDirectoryForCleanup else { return }
+    _ = try? TestCluster.run(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
+        "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(TestCluster.portOffset)",
+    ])
+}
+
+/// A small ATOL API client for the tests.
+struct APIClient {
+    let base: String
+    let http = HTTPClient.shared
+
+    struct Answer {
+        let status: Int
+        let json: JSONValue
+        var errorCode: Int? { if case .number(let n)? = json["error"]?["code"] { return Int(n) } else { return nil } }
+        var errorText: String? { if case .string(let s)? = json["error"]?["text"] { return s } else { return nil } }
+        var uuid: String? { if case .string(let s)? = json["uuid"] { return s } else { return nil } }
+        var statusText: String? { if case .string(let s)? = json["status"] { return s } else { return nil } }
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, token: String? = nil, body: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Token", value: token) }
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        let response = try await http.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 1 << 20)
+        let json = (try? JSONValue.parse(bytes.readableBytesView)) ?? .null
+        return Answer(status: Int(response.status.code), json: json)
+    }
+
+    func token(_ tenant: TestCluster.Tenant) async throws -> String {
+        let answer = try await request(.POST, "/getToken", body: #"{"login":"\#(tenant.login)","pass":"\#(tenant.password)"}"#)
+        guard case .string(let token)? = answer.json["token"] else { throw TestCluster.ClusterError(text: "getToken failed: \(answer.json.serialized())") }
+        return token
+    }
+
+    /// Polls the report until it is no longer `wait` or the deadline passes.
+    func awaitFinal(group: String, uuid: String, token: String, within seconds: Double = 60) async throws -> Answer {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while true {
+            let answer = try await request(.GET, "/\(group)/report/\(uuid)", token: token)
+            if answer.statusText != "wait" || ContinuousClock.now > deadline { return answer }
+            try await Task.sleep(for: .milliseconds(100))  // the polling interval, not synchronization
+        }
+    }
+}
+
+/// A valid sell body for a tenant.
+func sellBody(_ tenant: TestCluster.Tenant, externalID: String, price: String = "150.5", quantity: String = "2", sum: String = "301") -> String {
+    """
+    {"timestamp":"23.11.2026 10:15:02","external_id":"\(externalID)",
+     "receipt":{"client":{"email":"buyer@example.com"},
+       "company":{"email":"shop@example.com","inn":"\(tenant.inn)","payment_address":"\(tenant.paymentAddress)"},
+       "items":[{"name":"Tea","price":\(price),"quantity":\(quantity),"sum":\(sum),"payment_method":"full_payment","payment_object":"commodity","vat":{"type":"vat20"}}],
+       "payments":[{"type":1,"sum":\(sum)}],"total":\(sum)}}
+    """
+}
+
+/// Every document of every FN archive on disk (the ground truth), as parsed JSON objects.
+func archiveDocuments(in fnDirectory: URL) throws -> [JSONValue] {
+    var documents: [JSONValue] = []
+    for serial in try FileManager.default.contentsOfDirectory(atPath: fnDirectory.path) {
+        let file = fnDirectory.appendingPathComponent(serial).appendingPathComponent("archive.jsonl")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n") {
+            if let doc = try? JSONValue.parse(Array(line.utf8)) { documents.append(doc) }
+        }
+    }
+    return documents
+}
+
+func documents(forJob uuid: String, in fnDirectory: URL) throws -> [JSONValue] {
+    try archiveDocuments(in: fnDirectory).filter { $0["job_id"] == .string(uuid.lowercased()) }
+}

@@ -1,0 +1,52 @@
+# Shared by cluster/up and cluster/down. A cluster lives in $CLUSTER_DIR (default .cluster/):
+# pids/, logs/, pg/, fn/ (FN archives), and the files it writes (tenants.json, token.secret, env).
+# Ports are the defaults plus $KASSA_PORT_OFFSET, so a test cluster can run beside the demo one.
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+CLUSTER_DIR="${KASSA_CLUSTER_DIR:-$KASSA_ROOT/.cluster}"
+OFFSET="${KASSA_PORT_OFFSET:-0}"
+PG_PORT=$((55432 + OFFSET))
+KAFKA_PORT=$((19092 + OFFSET))
+INGRESS_PORT=$((18080 + OFFSET))
+EMULATOR_PORT_OFFSET=$OFFSET
+PIDS="$CLUSTER_DIR/pids"
+LOGS="$CLUSTER_DIR/logs"
+KASSA_BIN="${KASSA_BIN:-$KASSA_ROOT/.build/debug/kassa}"
+DB_CONN="host=127.0.0.1 port=$PG_PORT dbname=kassa user=postgres connect_timeout=5"
+
+log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
+
+# alive NAME: true when the process recorded under NAME runs.
+alive() {
+    local f="$PIDS/$1.pid"
+    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+}
+
+# start NAME CMD...: starts CMD in its own session, logs to logs/NAME.log, records its PID.
+start() {
+    local name="$1"; shift
+    if alive "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
+    setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+    echo $! >"$PIDS/$name.pid"
+    log "started $name (pid $!)"
+}
+
+# wait_port PORT SECONDS [NAME]: waits until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    local port="$1" deadline=$((SECONDS + $2)) name="${3:-port $1}"
+    until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $name on $port"; return 1; fi
+        if [ -n "${3:-}" ] && [ -f "$PIDS/$3.pid" ] && ! alive "$3"; then
+            log "$name exited; its log:"; tail -n 30 "$LOGS/$3.log" >&2; return 1
+        fi
+        sleep 0.2
+    done
+}
+
+# wait_http URL SECONDS: waits until URL answers 200.
+wait_http() {
+    local deadline=$((SECONDS + $2))
+    until curl -fsS -o /dev/null "$1" 2>/dev/null; do
+        if [ $SECONDS -ge $deadline ]; then log "timed out waiting for $1"; return 1; fi
+        sleep 0.2
+    done
+}
