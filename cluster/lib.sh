@@ -2,6 +2,15 @@
 # pids/, logs/, pg/, fn/ (FN archives), and the files it writes (tenants.json, token.secret, env).
 # Ports are the defaults plus $KASSA_PORT_OFFSET, so a test cluster can run beside the demo one.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+# Close inherited descriptors above 2: the daemons started here (PostgreSQL among them) would
+# otherwise keep a caller's descriptors open, and a caller that watches one for our exit (a
+# test's Foundation.Process, a CI pipe) would wait forever.
+for _fd in /proc/$$/fd/*; do
+    _fd="${_fd##*/}"
+    [ "$_fd" -gt 2 ] 2>/dev/null && eval "exec $_fd>&-" 2>/dev/null
+done
+unset _fd
 CLUSTER_DIR="${KASSA_CLUSTER_DIR:-$KASSA_ROOT/.cluster}"
 OFFSET="${KASSA_PORT_OFFSET:-0}"
 PG_PORT=$((55432 + OFFSET))
