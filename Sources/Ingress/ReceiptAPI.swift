@@ -117,6 +117,11 @@ struct ReceiptAPI: Sendable {
         let job = ReceiptJob(uuid: uuid, groupCode: group, tenantID: claims.tenantID, operation: operation,
                              externalID: valid.externalID, acceptedAt: Date(), timestamp: valid.timestamp,
                              callbackURL: valid.callbackURL, receipt: valid.receipt)
+        // Kafka known to be away: say so now rather than after the producer's message timeout.
+        guard publisher.isConnected else {
+            return ATOLResponse.failure(ATOLError(.serverConfiguration, "the receipt queue is unavailable; the receipt was not registered, retry after 5 s"),
+                                        status: .serviceUnavailable, headers: [.retryAfter: "5"])
+        }
         do {
             try await publisher.publish(job)
         } catch .backpressure {

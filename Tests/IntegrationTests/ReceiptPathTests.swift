@@ -1,4 +1,5 @@
 import Foundation
+import AsyncHTTPClient
 import KassaModel
 import Testing
 
@@ -134,7 +135,7 @@ import Testing
         let pid = try #require(Int32(String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
 
         // Keep posting from several clients while the ingress gets SIGTERM halfway.
-        let acknowledged = try await withThrowingTaskGroup(of: [String].self) { group in
+        let (acknowledged, sawNotReady) = try await withThrowingTaskGroup(of: (acked: [String], notReady: Bool).self) { group in
             for client in 0..<4 {
                 group.addTask {
                     var acked: [String] = []
@@ -144,19 +145,32 @@ import Testing
                         else { break }  // connection refused: the node is gone
                         if answer.status == 200, answer.statusText == "wait", let uuid = answer.uuid { acked.append(uuid) }
                     }
-                    return acked
+                    return (acked, false)
                 }
             }
             group.addTask {
                 try await Task.sleep(for: .milliseconds(300))  // let some receipts through first; not synchronization
                 kill(pid, SIGTERM)
-                return []
+                // While it drains, readiness must fail (the listener is still open for 2 s).
+                for _ in 0..<100 {
+                    var probe = HTTPClientRequest(url: cluster.ingressURL + "/readyz")
+                    probe.method = .GET
+                    guard let response = try? await HTTPClient.shared.execute(probe, timeout: .seconds(2)) else { break }
+                    if response.status == .serviceUnavailable { return ([], true) }
+                    try await Task.sleep(for: .milliseconds(20))  // the probe interval
+                }
+                return ([], false)
             }
             var all: [String] = []
-            for try await part in group { all += part }
-            return all
+            var notReady = false
+            for try await part in group {
+                all += part.acked
+                notReady = notReady || part.notReady
+            }
+            return (all, notReady)
         }
         #expect(acknowledged.count > 0)
+        #expect(sawNotReady, "readiness should fail while the ingress drains")
 
         // Readiness fails while it drains, then the process exits by itself.
         var exited = false
