@@ -105,12 +105,17 @@ extension JSONValue {
         }
     }
 
-    private static func writeString(_ s: String, to out: inout String) {
+    /// Appends `s` as a JSON string: raw UTF-8 with only `"`, `\` and control characters escaped
+    /// (`\b \f \n \r \t`, others as lowercase `\u00xx`), as Python's `json.dumps(ensure_ascii=False)`
+    /// writes it. The kassa's canonical document text depends on exactly this form.
+    public static func writeString(_ s: String, to out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
             case "\\": out += "\\\\"
+            case "\u{08}": out += "\\b"
+            case "\u{0C}": out += "\\f"
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"

@@ -1,3 +1,4 @@
+import KassaModel
 /// A JSON value with one fixed serialization, so that a fiscal sign computed here can be checked
 /// by any outside tool: object keys sorted by code point, no whitespace, integers as plain digits,
 /// strings as raw UTF-8 with only `"` `\` and control characters escaped (`\b \f \n \r \t`, others
@@ -67,23 +68,7 @@ enum CanonicalJSON: Sendable, Equatable, Decodable {
     }
 
     static func writeString(_ text: String, to out: inout String) {
-        out += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        JSONValue.writeString(text, to: &out)
     }
 }
 

@@ -1,3 +1,4 @@
+import KassaModel
 /// A minimal JSON text builder.
 ///
 /// Receipt bodies and log lines are written by hand rather than through `JSONEncoder`
@@ -68,25 +69,10 @@ struct JSONText: Sendable {
         needsComma[needsComma.count - 1] = true
     }
 
-    /// RFC 8259 string escaping.
+    /// RFC 8259 string escaping (the project's one JSON string writer).
     static func quoted(_ value: String) -> String {
-        var out = "\""
-        out.reserveCapacity(value.utf8.count + 2)
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default:
-                out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        var out = ""
+        JSONValue.writeString(value, to: &out)
         return out
     }
 }
