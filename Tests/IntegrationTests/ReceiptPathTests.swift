@@ -103,6 +103,26 @@ import Testing
         }
     }
 
+    @Test func aKassaErrorTheTenantMustFixFailsTheJobWithItsReason() async throws {
+        let cluster = try await TestCluster.shared.start()
+        let api = APIClient(base: cluster.baseURL)
+        let tenant = cluster.tenants[1]
+        let token = try await api.token(tenant)
+        // Valid on its own, but not what this tenant's kassas were registered with.
+        let otherINN = cluster.tenants[0].inn
+        let wrongINN = sellBody(tenant, externalID: "it-inn-\(UUID().uuidString)").replacingOccurrences(of: "\"inn\":\"\(tenant.inn)\"", with: "\"inn\":\"\(otherINN)\"")
+        let wrongAddress = sellBody(tenant, externalID: "it-addr-\(UUID().uuidString)").replacingOccurrences(of: tenant.paymentAddress, with: tenant.paymentAddress + "/shop")
+        for (body, code, type) in [(wrongINN, 2003, "agent"), (wrongAddress, 2007, "driver")] {
+            let posted = try await api.request(.POST, "/\(tenant.groupCode)/sell", token: token, body: body)
+            let uuid = try #require(posted.uuid, "\(posted.json.serialized())")
+            let report = try await api.awaitFinal(group: tenant.groupCode, uuid: uuid, token: token)
+            #expect(report.statusText == "fail", "\(report.json.serialized())")
+            #expect(report.errorCode == code)
+            #expect(report.json["error"]?["type"] == .string(type))
+            #expect(try documents(forJob: uuid, in: cluster.fnDirectory).isEmpty)
+        }
+    }
+
     @Test func anotherTenantsReportIsRefused() async throws {
         let cluster = try await TestCluster.shared.start()
         let api = APIClient(base: cluster.baseURL)
