@@ -167,18 +167,18 @@ actor TenantDesk {
     private func finished(_ item: Queued, on kassa: LeasedKassa, outcome: AttemptOutcome) {
         switch outcome {
         case .durable:
-            free(kassa.id)
+            free(kassa)
             done(item.job.uuid, offset: item.offset)
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
-            free(kassa.id, rest: true)
+            free(kassa, rest: true)
             retry(item, failedOn: kassa)
         case .inDoubt:
-            slots[kassa.id]?.inDoubt = item.job.uuid
+            if holds(kassa) { slots[kassa.id]?.inDoubt = item.job.uuid }
             waiting[item.job.uuid, default: []].append(item.offset)
             scheduleReconcile(item.job.uuid, on: kassa, lastDocumentNumber: kassa.lastDocumentNumber)
         case .leaseLost(let inDoubt):
-            slots[kassa.id] = nil
+            if holds(kassa) { slots[kassa.id] = nil }
             if inDoubt {
                 // The new owner reconciles the intent; this offset stays uncommitted until the
                 // partition moves or the job is redelivered.
@@ -207,7 +207,15 @@ actor TenantDesk {
         queue.insert(item, at: 0)
     }
 
-    private func free(_ id: Int64, rest: Bool = false) {
+    /// True while `kassa` (this lease, not a later one on the same kassa) is the one in its slot:
+    /// a receipt that finishes after its lease was lost and re-acquired must not touch the new slot.
+    private func holds(_ kassa: LeasedKassa) -> Bool {
+        slots[kassa.id]?.kassa === kassa
+    }
+
+    private func free(_ kassa: LeasedKassa, rest: Bool = false) {
+        guard holds(kassa) else { return }
+        let id = kassa.id
         slots[id]?.busy = false
         if rest {
             slots[id]?.restUntil = ContinuousClock.now + configuration.kassaRestInterval
@@ -258,8 +266,8 @@ actor TenantDesk {
     private var isStopped: Bool { stopped }
 
     private func reconciled(_ uuid: UUID, on kassa: LeasedKassa, outcome: ReconcileOutcome) {
-        slots[kassa.id]?.inDoubt = nil
-        free(kassa.id)
+        if holds(kassa) { slots[kassa.id]?.inDoubt = nil }
+        free(kassa)
         switch outcome {
         case .recorded:
             let offsets = waiting.removeValue(forKey: uuid) ?? []
@@ -286,7 +294,7 @@ actor TenantDesk {
     }
 
     private func reconcileLostLease(_ kassa: LeasedKassa) {
-        slots[kassa.id] = nil
+        if holds(kassa) { slots[kassa.id] = nil }
     }
 
     /// Stops taking work; returns the kassa ids to release once in-flight work is over.
