@@ -51,6 +51,16 @@ wait_port() {
     done
 }
 
+# wait_log NAME PATTERN SECONDS: waits until the log of NAME has a line matching PATTERN.
+wait_log() {
+    local name="$1" pattern="$2" deadline=$((SECONDS + $3))
+    until grep -q "$pattern" "$LOGS/$name.log" 2>/dev/null; do
+        alive "$name" || { log "$name exited; its log:"; tail -n 30 "$LOGS/$name.log" >&2; return 1; }
+        [ $SECONDS -lt $deadline ] || { log "timed out waiting for '$pattern' from $name"; return 1; }
+        sleep 0.2
+    done
+}
+
 # wait_http URL SECONDS: waits until URL answers 200.
 wait_http() {
     local deadline=$((SECONDS + $2))

@@ -44,7 +44,7 @@ enum CanonicalJSON: Sendable, Equatable, Decodable {
         case .bool(let value): out += value ? "true" : "false"
         case .integer(let value): out += String(value)
         case .number(let value): out += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : "\(value)"
-        case .string(let value): Self.writeString(value, to: &out)
+        case .string(let value): JSONValue.writeString(value, to: &out)
         case .array(let values):
             out += "["
             for (i, value) in values.enumerated() {
@@ -59,7 +59,7 @@ enum CanonicalJSON: Sendable, Equatable, Decodable {
             let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             for (i, key) in keys.enumerated() {
                 if i > 0 { out += "," }
-                Self.writeString(key, to: &out)
+                JSONValue.writeString(key, to: &out)
                 out += ":"
                 members[key]?.write(to: &out)
             }
@@ -67,9 +67,6 @@ enum CanonicalJSON: Sendable, Equatable, Decodable {
         }
     }
 
-    static func writeString(_ text: String, to out: inout String) {
-        JSONValue.writeString(text, to: &out)
-    }
 }
 
 extension FiscalDocument {
