@@ -112,6 +112,19 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Chaos drills: drill files, fault injection, steady-state judgement, reports.
+        .target(
+            name: "Chaos",
+            dependencies: [
+                "Load", "Registry",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kassa",
             dependencies: [
@@ -134,6 +147,7 @@ let package = Package(
         ),
         .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "KassaModel"], swiftSettings: strict),
         .testTarget(name: "LoadTests", dependencies: ["Load"], swiftSettings: strict),
+        .testTarget(name: "ChaosTests", dependencies: ["Chaos", "Load"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -24,17 +24,25 @@ DB_CONN="host=127.0.0.1 port=$PG_PORT dbname=kassa user=postgres connect_timeout
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
-# alive NAME: true when the process recorded under NAME runs.
+# alive NAME: true when the process recorded under NAME runs (a killed process not yet reaped,
+# a zombie, does not count).
 alive() {
-    local f="$PIDS/$1.pid"
-    [ -f "$f" ] && kill -0 "$(cat "$f")" 2>/dev/null
+    local f="$PIDS/$1.pid" pid state
+    [ -f "$f" ] || return 1
+    pid="$(cat "$f")"
+    kill -0 "$pid" 2>/dev/null || return 1
+    state="$(cut -d' ' -f3 "/proc/$pid/stat" 2>/dev/null)"
+    [ -n "$state" ] && [ "$state" != Z ]
 }
 
 # start NAME CMD...: starts CMD in its own session, logs to logs/NAME.log, records its PID.
 start() {
     local name="$1"; shift
     if alive "$name"; then log "$name already running (pid $(cat "$PIDS/$name.pid"))"; return 0; fi
-    setsid "$@" >"$LOGS/$name.log" 2>&1 < /dev/null &
+    # Appended, so a drill that restarts a process keeps what it logged before; wait_log reads
+    # only what this start wrote.
+    stat -c %s "$LOGS/$name.log" 2>/dev/null >"$PIDS/$name.logstart" || echo 0 >"$PIDS/$name.logstart"
+    setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
     echo $! >"$PIDS/$name.pid"
     log "started $name (pid $!)"
 }
@@ -54,7 +62,9 @@ wait_port() {
 # wait_log NAME PATTERN SECONDS: waits until the log of NAME has a line matching PATTERN.
 wait_log() {
     local name="$1" pattern="$2" deadline=$((SECONDS + $3))
-    until grep -q "$pattern" "$LOGS/$name.log" 2>/dev/null; do
+    local from=0
+    [ -f "$PIDS/$name.logstart" ] && from="$(cat "$PIDS/$name.logstart")"
+    until tail -c +$((from + 1)) "$LOGS/$name.log" 2>/dev/null | grep -q "$pattern"; do
         alive "$name" || { log "$name exited; its log:"; tail -n 30 "$LOGS/$name.log" >&2; return 1; }
         [ $SECONDS -lt $deadline ] || { log "timed out waiting for '$pattern' from $name"; return 1; }
         sleep 0.2

@@ -19,6 +19,10 @@ public struct DispatcherConfiguration: Sendable {
     public var kassaRestInterval: Duration = .seconds(5)
     /// How many kassas a receipt may be moved across before it fails.
     public var maxAttempts: Int = 5
+    /// DEBUG ONLY: treat a receipt in doubt as never made and send it elsewhere at once, without
+    /// reading the FN archive. This breaks exactly-once on purpose; it exists so a drill can show
+    /// that the ground-truth checker catches the duplicates.
+    public var unsafeSkipReconcile = false
 
     public init(name: String, site: String, bootstrapServers: String) {
         self.name = name

@@ -57,6 +57,9 @@ struct Fiscalization: Sendable {
             if error.isInDoubt {
                 await kassa.session.reset()
                 logger.warning("receipt in doubt", metadata: ["error": "\(error)"])
+                if configuration.unsafeSkipReconcile {
+                    return await release(job.uuid, on: kassa, reason: "in doubt, assumed not made (unsafe)", lastDocumentNumber: kassa.lastDocumentNumber)
+                }
                 return .inDoubt(reason: "\(error)")
             }
             await kassa.session.reset()

@@ -1,6 +1,7 @@
 import Foundation
 
-/// One acknowledged receipt, as a line of the ground-truth log.
+/// One acknowledged receipt, as a line of the ground-truth log; or, with `unanswered`, a post
+/// whose answer never came (the server may or may not have taken it).
 struct AcknowledgedEntry: Sendable {
     var uuid: String
     var groupCode: String
@@ -8,8 +9,12 @@ struct AcknowledgedEntry: Sendable {
     var operation: ReceiptOperation
     var totalKopecks: Int
     var acceptedAt: Date
+    /// The post's outcome is unknown (transport error or timeout): a fiscal document for it is
+    /// allowed, but it is not owed one.
+    var unanswered = false
 
-    /// `{"uuid","group_code","external_id","operation","total","accepted_at"}` plus newline.
+    /// `{"uuid","group_code","external_id","operation","total","accepted_at"}` (plus
+    /// `"status":"unanswered"` when unanswered) and a newline.
     var jsonLine: String {
         var json = JSONText()
         json.beginObject()
@@ -19,6 +24,7 @@ struct AcknowledgedEntry: Sendable {
         json.field("operation", operation.rawValue)
         json.field("total", number: DecimalText.kopecks(totalKopecks))
         json.field("accepted_at", WallClockText.iso8601(acceptedAt))
+        if unanswered { json.field("status", "unanswered") }
         json.endObject()
         return json.text + "\n"
     }

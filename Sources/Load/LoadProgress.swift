@@ -18,11 +18,18 @@ public struct LoadProgress: Sendable, Equatable {
     public var backpressure503: Int
     /// p99 of acceptance→done latency so far; nil before the first `done`.
     public var p99Milliseconds: Int?
+    /// Receipts done per second over the last five whole seconds.
+    public var recentDonePerSecond: Double
+    /// p99 acceptance→done latency of the receipts done in the last five whole seconds.
+    public var recentP99Milliseconds: Int?
 
     public init(
         phase: Phase, elapsed: Duration, sent: Int, accepted: Int, done: Int, failed: Int,
-        waiting: Int, rejected: Int, backpressure503: Int, p99Milliseconds: Int?
+        waiting: Int, rejected: Int, backpressure503: Int, p99Milliseconds: Int?,
+        recentDonePerSecond: Double = 0, recentP99Milliseconds: Int? = nil
     ) {
+        self.recentDonePerSecond = recentDonePerSecond
+        self.recentP99Milliseconds = recentP99Milliseconds
         self.phase = phase
         self.elapsed = elapsed
         self.sent = sent

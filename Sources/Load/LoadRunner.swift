@@ -21,6 +21,11 @@ public struct LoadRunner: Sendable {
     ///   obtained, or the acknowledged log cannot be written. Individual failed
     ///   requests are counted in the summary instead.
     public func run(progress: @Sendable (LoadProgress) -> Void) async throws -> LoadSummary {
+        try await runRecorded(progress: progress).summary
+    }
+
+    /// Runs the test like `run(progress:)` and also returns its per-second timeline.
+    public func runRecorded(progress: @Sendable (LoadProgress) -> Void) async throws -> (summary: LoadSummary, timeline: LoadTimeline) {
         try configuration.validate()
         var httpConfiguration = HTTPClient.Configuration()
         httpConfiguration.connectionPool = .init(
@@ -36,16 +41,17 @@ public struct LoadRunner: Sendable {
         }
     }
 
-    private func run(client: HTTPClient, progress: @Sendable (LoadProgress) -> Void) async throws -> LoadSummary {
+    private func run(client: HTTPClient, progress: @Sendable (LoadProgress) -> Void) async throws -> (summary: LoadSummary, timeline: LoadTimeline) {
         let configuration = configuration
         let runID = configuration.runID ?? Self.makeRunID()
         let api = AtolAPI(client: client, baseURL: configuration.baseURL, timeout: configuration.requestTimeout, logger: logger)
         let tokens = TokenStore(api: api, tenants: configuration.tenants)
         try await tokens.fetchAll()
         let log = try configuration.acknowledgedLogPath.map { path throws(LoadError) in try AcknowledgedLog(path: path) }
-        let state = LoadState(pollInterval: configuration.reportPollInterval)
-
         let start = ContinuousClock.now
+        let startedAt = Date()
+        let state = LoadState(pollInterval: configuration.reportPollInterval, start: start)
+
         let deadline = start + configuration.duration + configuration.drainTimeout
         logger.info("load run starting", metadata: [
             "run": "\(runID)", "rate": "\(configuration.rate)", "duration": "\(configuration.duration)",
@@ -80,7 +86,7 @@ public struct LoadRunner: Sendable {
             runID: runID, offeredRate: configuration.rate, runDuration: .now - start,
             tokenRenewals: await tokens.renewals)
         progress(await state.progress(elapsed: .now - start))
-        return summary
+        return (summary, LoadTimeline(startedAt: startedAt, seconds: await state.timelineSeconds()))
     }
 
     /// Calls `progress` once a second until cancelled.

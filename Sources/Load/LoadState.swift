@@ -10,9 +10,11 @@ actor LoadState {
     private var latencies: [Int] = []
     private var postLatencies: [Int] = []
     private(set) var sendFinished = false
+    private var timeline: TimelineRecorder
 
-    init(pollInterval: Duration) {
+    init(pollInterval: Duration, start: ContinuousClock.Instant) {
         self.pollInterval = pollInterval
+        self.timeline = TimelineRecorder(start: start)
     }
 
     /// Every scheduled post has been answered, abandoned or cancelled, and every
@@ -38,6 +40,7 @@ actor LoadState {
         postedAt: ContinuousClock.Instant, answeredAt: ContinuousClock.Instant
     ) -> Bool {
         summary.accepted += 1
+        timeline.accepted(at: answeredAt)
         postLatencies.append(Self.milliseconds(answeredAt - postedAt))
         guard seenUUIDs.insert(uuid).inserted else {
             // Already tracked under its first external_id; polling it twice adds nothing.
@@ -118,11 +121,14 @@ actor LoadState {
         guard let receipt = pending.removeValue(forKey: uuid) else { return }
         summary.done += 1
         if mismatch { summary.reportMismatches += 1 }
-        latencies.append(Self.milliseconds(now - receipt.acceptedAt))
+        let latency = Self.milliseconds(now - receipt.acceptedAt)
+        latencies.append(latency)
+        timeline.done(at: now, latencyMilliseconds: latency)
     }
 
-    func recordFailed(_ uuid: String, reason: String) {
+    func recordFailed(_ uuid: String, reason: String, at now: ContinuousClock.Instant) {
         guard pending.removeValue(forKey: uuid) != nil else { return }
+        timeline.failed(at: now)
         summary.failed += 1
         summary.failedByReason[reason, default: 0] += 1
     }
@@ -130,7 +136,8 @@ actor LoadState {
     // MARK: - Reporting
 
     func progress(elapsed: Duration) -> LoadProgress {
-        LoadProgress(
+        let recent = timeline.recent(window: 5, now: .now)
+        return LoadProgress(
             phase: sendFinished ? .draining : .sending,
             elapsed: elapsed,
             sent: summary.sent,
@@ -140,9 +147,14 @@ actor LoadState {
             waiting: pending.count,
             rejected: summary.rejected,
             backpressure503: summary.backpressure503,
-            p99Milliseconds: Percentiles.nearestRank(99, sorted: latencies.sorted())
+            p99Milliseconds: Percentiles.nearestRank(99, sorted: latencies.sorted()),
+            recentDonePerSecond: recent.donePerSecond,
+            recentP99Milliseconds: recent.p99Milliseconds
         )
     }
+
+    /// Every second of the run so far.
+    func timelineSeconds() -> [LoadSecond] { timeline.everySecond() }
 
     func finalSummary(runID: String, offeredRate: Double, runDuration: Duration, tokenRenewals: Int) -> LoadSummary {
         var result = summary

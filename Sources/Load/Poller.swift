@@ -92,7 +92,7 @@ struct Poller: Sendable {
             // up as still waiting if it never resolves.
             await state.recordReportError(receipt.uuid, reason: answer.reason(error: report.error), at: now)
         case "fail":
-            await state.recordFailed(receipt.uuid, reason: report.error?.reason ?? "no error object")
+            await state.recordFailed(receipt.uuid, reason: report.error?.reason ?? "no error object", at: now)
         case "wait":
             await state.recordWaiting(receipt.uuid, at: now)
         default:

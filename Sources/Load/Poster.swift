@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 import Logging
 
 /// Delivers one planned post and books the outcome: retries after 503 and after an
@@ -41,6 +42,7 @@ struct Poster: Sendable {
                 // Cancelled at the end of the run: not the server's fault, not counted.
                 if Task.isCancelled { return }
                 await state.recordRejected(reason: "transport: \(error)")
+                await logUnanswered(plan)
                 return
             }
             let decoded = answer.decoded(RegistrationAnswer.self)
@@ -88,6 +90,8 @@ struct Poster: Sendable {
         case .fresh:
             guard let uuid = acceptedUUID, !uuid.isEmpty else {
                 await state.recordRejected(reason: answer.reason(error: decoded?.error))
+                // A 5xx other than 503 (a gateway's timeout, say) does not say the receipt was not taken.
+                if answer.status >= 500 { await logUnanswered(plan) }
                 return
             }
             let isNew = await state.recordAccepted(
@@ -121,6 +125,17 @@ struct Poster: Sendable {
                 await state.recordInvalidMisanswered(reason: "\(flaw): \(what)")
             }
         }
+    }
+
+    /// Records a fresh post whose outcome is unknown, under the uuid the server would give it, so
+    /// the ground-truth check can tell its document (if any) from an unexpected one.
+    private func logUnanswered(_ plan: PostPlan) async {
+        guard case .fresh = plan.kind, let log else { return }
+        let receipt = plan.receipt
+        let uuid = JobID.derive(groupCode: receipt.tenant.groupCode, externalID: receipt.externalID).uuidString.lowercased()
+        await log.append(AcknowledgedEntry(
+            uuid: uuid, groupCode: receipt.tenant.groupCode, externalID: receipt.externalID,
+            operation: receipt.operation, totalKopecks: receipt.totalKopecks, acceptedAt: Date(), unanswered: true))
     }
 
     /// `Retry-After` as delta-seconds (fractions tolerated), clamped to the configured

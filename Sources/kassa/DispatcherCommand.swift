@@ -13,6 +13,8 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group = "kassa-dispatchers"
     @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
     @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
+    @Flag(help: "DEBUG ONLY, breaks exactly-once: send a receipt in doubt elsewhere without reading the FN archive (for the checker's own drill).")
+    var unsafeSkipReconcile = false
 
     func run() async throws {
         let logger = common.logger("kassa.dispatcher")
@@ -23,6 +25,10 @@ struct DispatcherCommand: AsyncParsableCommand {
         configuration.leaseTTL = .milliseconds(Int(leaseTtl * 1000))
         configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
         configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
+        configuration.unsafeSkipReconcile = unsafeSkipReconcile
+        if unsafeSkipReconcile {
+            logger.critical("UNSAFE: --unsafe-skip-reconcile is on; receipts in doubt are resent without reading the FN archive, duplicates will happen")
+        }
         let node = DispatcherNode(configuration: configuration, registry: registry, logger: logger)
         try await node.run()
         registry.close()

@@ -1,0 +1,195 @@
+import Foundation
+import Load
+
+/// What the ground-truth checker found, in the figures a drill report shows.
+public struct GroundTruthFigures: Sendable, Codable, Equatable {
+    public var acknowledged: Int
+    public var done: Int
+    public var failed: Int
+    public var inFlight: Int
+    public var inFlightInDoubt: Int
+    public var lost: Int
+    public var duplicated: Int
+    public var unexpected: Int
+    public var reportMismatches: Int
+    public var receiptDocuments: Int
+    public var annulDocuments: Int
+    /// The checker's own verdict (no violation of any kind).
+    public var passed: Bool
+    /// The first violations, one line each, with their uuid.
+    public var violations: [String]
+    /// The checker's plain-text rendering.
+    public var text: String
+
+    public init(acknowledged: Int, done: Int, failed: Int, inFlight: Int, inFlightInDoubt: Int, lost: Int, duplicated: Int, unexpected: Int,
+                reportMismatches: Int, receiptDocuments: Int, annulDocuments: Int, passed: Bool, violations: [String], text: String) {
+        self.acknowledged = acknowledged
+        self.done = done
+        self.failed = failed
+        self.inFlight = inFlight
+        self.inFlightInDoubt = inFlightInDoubt
+        self.lost = lost
+        self.duplicated = duplicated
+        self.unexpected = unexpected
+        self.reportMismatches = reportMismatches
+        self.receiptDocuments = receiptDocuments
+        self.annulDocuments = annulDocuments
+        self.passed = passed
+        self.violations = violations
+        self.text = text
+    }
+}
+
+/// Signs in the dispatchers' logs that the drill reached the protocol's hard cases.
+public struct ProtocolEvidence: Sendable, Codable, Equatable {
+    /// Receipts in doubt whose document was found in the FN archive and recorded.
+    public var reconciledRecorded: Int
+    /// Receipts in doubt the FN archive showed were never made (sent elsewhere).
+    public var reconciledAbsent: Int
+    /// Kassas whose lease was lost (taken over).
+    public var leasesLost: Int
+    /// Second documents refused by the registry for a recorded job (must stay 0).
+    public var secondDocuments: Int
+}
+
+/// Everything a drill produced: what was asked, what happened, what held.
+public struct DrillReport: Sendable, Codable {
+    public var drill: String
+    public var summary: String
+    public var seed: UInt64
+    public var startedAt: Date
+    public var finishedAt: Date
+    public var load: Drill.LoadPlan
+    public var loadSummary: LoadSummary
+    public var faults: [FaultEvent]
+    public var hypothesis: Drill.SteadyStateHypothesis
+    public var phases: [PhaseVerdict]
+    public var recovery: Recovery
+    public var evidence: ProtocolEvidence
+    public var groundTruth: GroundTruthFigures?
+    public var expect: Drill.ExpectedOutcome
+    public var aborted: String?
+    public var passed: Bool
+    /// Why it failed (empty when it passed).
+    public var failures: [String]
+    public var timeline: LoadTimeline
+
+    /// Applies the drill's expectations to the figures.
+    static func verdict(expect: Drill.ExpectedOutcome, phases: [PhaseVerdict], recovery: Recovery, truth: GroundTruthFigures?,
+                        evidence: ProtocolEvidence, aborted: String?, faults: [FaultEvent]) -> [String] {
+        var failures: [String] = []
+        if let aborted { failures.append("aborted: \(aborted)") }
+        guard let truth else { return failures + ["the ground-truth check did not run"] }
+        if expect.checkerMustFail == true {
+            // A drill that breaks the protocol on purpose passes when the checker catches it.
+            if truth.passed { failures.append("the protocol was broken on purpose but the checker found nothing") }
+            return failures
+        }
+        if truth.lost > expect.lost { failures.append("\(truth.lost) receipts lost (allowed \(expect.lost))") }
+        if truth.duplicated > expect.duplicated { failures.append("\(truth.duplicated) receipts duplicated (allowed \(expect.duplicated))") }
+        if truth.unexpected > 0 { failures.append("\(truth.unexpected) unexpected fiscal documents") }
+        if truth.reportMismatches > 0 { failures.append("\(truth.reportMismatches) reports disagree with the FN archive") }
+        if truth.inFlight > (expect.maxInFlight ?? 0) {
+            failures.append("\(truth.inFlight) receipts still in flight at the end (allowed \(expect.maxInFlight ?? 0))")
+        }
+        if !truth.passed && failures.isEmpty { failures.append("the checker found violations: \(truth.violations.prefix(3).joined(separator: "; "))") }
+        if evidence.secondDocuments > 0 { failures.append("the registry refused \(evidence.secondDocuments) second documents") }
+        for phase in phases where !phase.held {
+            failures.append("steady state \(phase.phase): \(phase.notes.joined(separator: "; "))")
+        }
+        if let limit = expect.recoverWithinS {
+            for (fault, seconds) in zip(faults, recovery.secondsPerFault) {
+                guard let seconds else {
+                    failures.append("no recovery after \(fault.kind) \(fault.target) at \(fault.atS) s")
+                    continue
+                }
+                if seconds > limit { failures.append("recovery after \(fault.kind) \(fault.target) at \(fault.atS) s took \(seconds) s (limit \(limit) s)") }
+            }
+        }
+        return failures
+    }
+
+    // MARK: Rendering
+
+    public func json() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(self)
+    }
+
+    /// The report as Markdown, for people.
+    public func markdown(plotFile: String?) -> String {
+        var md = "# Drill: \(drill)\n\n\(summary)\n\n"
+        md += "**Verdict: \(passed ? "PASSED" : "FAILED")**"
+        md += failures.isEmpty ? "\n\n" : "\n\n" + failures.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
+        md += "Seed \(seed); started \(Self.iso(startedAt)), finished \(Self.iso(finishedAt)).\n\n"
+        if let plotFile { md += "![timeline](\(plotFile))\n\n" }
+        md += "## Load\n\n"
+        md += "| offered | for | tenants | posted | acknowledged | done | failed | still waiting | p50 | p99 | max |\n"
+        md += "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        let l = loadSummary
+        md += "| \(load.rate)/s | \(load.durationS) s | \(load.tenants.map(String.init) ?? "all") | \(l.sent) | \(l.accepted) | \(l.done) | \(l.failed) | \(l.stillWaiting) "
+        md += "| \(l.latency.p50) ms | \(l.latency.p99) ms | \(l.latency.max) ms |\n\n"
+        md += "## Faults\n\n| at | until | kind | target | what |\n|---|---|---|---|---|\n"
+        for (i, f) in faults.enumerated() {
+            let recovered = recovery.secondsPerFault.indices.contains(i) ? recovery.secondsPerFault[i].map { String(format: "%.0f s", $0) } ?? "not recovered" : "–"
+            md += "| \(String(format: "%.1f", f.atS)) s | \(f.endS.map { String(format: "%.1f s", $0) } ?? "never") | \(f.kind) | \(f.target) | \(f.detail); recovered in \(recovered) |\n"
+        }
+        md += "\nTime to recover (throughput back to 90% of \(recovery.steadyDonePerSecond)/s): "
+        md += recovery.maxS.map { String(format: "%.0f s at most", $0) } ?? (faults.isEmpty ? "no faults" : "not every fault recovered while sending") + "\n\n"
+        md += "\n\n## Steady-state hypothesis\n\n| phase | seconds | throughput ratio | worst 1 s p99 | expected | held |\n|---|---|---|---|---|---|\n"
+        let expected = ["before": hypothesis.before, "during": hypothesis.during, "after": hypothesis.after]
+        for p in phases {
+            let e = expected[p.phase]
+            let want = [e?.minThroughputRatio.map { "≥ \($0)" }, e?.maxP99Ms.map { "p99 ≤ \($0) ms" }].compactMap { $0 }.joined(separator: ", ")
+            md += "| \(p.phase) | \(p.fromS)–\(p.toS) | \(p.throughputRatio.map { String(format: "%.2f", $0) } ?? "–") | \(p.worstP99Ms.map { "\($0) ms" } ?? "–") "
+            md += "| \(want.isEmpty ? "–" : want) | \(p.held ? "yes" : "**no**")\(p.notes.isEmpty ? "" : " (" + p.notes.joined(separator: "; ") + ")") |\n"
+        }
+        md += "\n## Ground truth (FN archives vs acknowledged receipts)\n\n"
+        if let t = groundTruth {
+            md += "| acknowledged | done | failed | in flight | lost | duplicated | unexpected | report mismatches | receipt documents | annul documents |\n"
+            md += "|---|---|---|---|---|---|---|---|---|---|\n"
+            md += "| \(t.acknowledged) | \(t.done) | \(t.failed) | \(t.inFlight) (\(t.inFlightInDoubt) in doubt) | \(t.lost) | \(t.duplicated) | \(t.unexpected) | \(t.reportMismatches) | \(t.receiptDocuments) | \(t.annulDocuments) |\n\n"
+            md += "Expected: lost ≤ \(expect.lost), duplicated ≤ \(expect.duplicated), in flight ≤ \(expect.maxInFlight ?? 0)"
+            md += expect.checkerMustFail == true ? "; the protocol is broken on purpose, so the checker must find violations.\n\n" : ".\n\n"
+            if !t.violations.isEmpty {
+                md += "Violations (first \(t.violations.count)):\n\n" + t.violations.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
+            }
+        } else {
+            md += "The check did not run.\n\n"
+        }
+        md += "## Protocol evidence (dispatcher logs)\n\n"
+        md += "- receipts in doubt found in the FN archive and recorded: \(evidence.reconciledRecorded)\n"
+        md += "- receipts in doubt the FN archive showed were never made: \(evidence.reconciledAbsent)\n"
+        md += "- leases lost to another dispatcher: \(evidence.leasesLost)\n"
+        md += "- second documents refused by the registry: \(evidence.secondDocuments)\n"
+        if let aborted { md += "\nAborted: \(aborted)\n" }
+        return md
+    }
+
+    /// What the plot script draws: per-second throughput and p99, and the faults as spans.
+    public func plotInput() throws -> Data {
+        struct Plot: Encodable {
+            var title: String
+            var seconds: [Int]
+            var accepted: [Int]
+            var done: [Int]
+            var p99Ms: [Int?]
+            var offered: Double
+            var sendEnd: Double
+            var faults: [FaultEvent]
+        }
+        let seconds = timeline.seconds
+        let plot = Plot(title: "\(drill) (seed \(seed))", seconds: seconds.map(\.second), accepted: seconds.map(\.accepted), done: seconds.map(\.done),
+                        p99Ms: seconds.map(\.p99Milliseconds), offered: load.rate, sendEnd: load.durationS, faults: faults)
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return try encoder.encode(plot)
+    }
+
+    static func iso(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
+    }
+}

@@ -1,0 +1,236 @@
+import AsyncHTTPClient
+import Foundation
+import Load
+import Logging
+import Registry
+import Synchronization
+
+/// The ground-truth check a drill ends with: FN archives (documents after `baseline`) against
+/// the acknowledged log, and the reports the API gives.
+public protocol GroundTruthChecking: Sendable {
+    /// Last fiscal document number of every FN now, so the check can ignore older documents.
+    func baseline(fnDirectory: String) throws -> [String: Int64]
+    func check(fnDirectory: String, baseline: [String: Int64], acknowledgedLog: String, apiURL: String,
+               credentialsPath: String) async throws -> GroundTruthFigures
+}
+
+/// Runs one drill against a running cluster: load and faults together, then the ground-truth
+/// check and the report (Markdown, JSON and a PNG timeline) in `resultsDirectory`.
+public struct DrillRunner: Sendable {
+    public var drill: Drill
+    public var seed: UInt64
+    public var cluster: ClusterHandle
+    public var resultsDirectory: String
+    public var checker: any GroundTruthChecking
+    public var logger: Logger
+    /// The Python with matplotlib (the project's venv) that draws the timeline; nil: no PNG.
+    public var python: String?
+
+    public init(drill: Drill, seed: UInt64, cluster: ClusterHandle, resultsDirectory: String, checker: any GroundTruthChecking,
+                logger: Logger, python: String?) {
+        self.drill = drill
+        self.seed = seed
+        self.cluster = cluster
+        self.resultsDirectory = resultsDirectory
+        self.checker = checker
+        self.logger = logger
+        self.python = python
+    }
+
+    /// Runs the drill; `say` gets progress lines (about one a second, and one per fault).
+    public func run(say: @escaping @Sendable (String) -> Void) async throws -> DrillReport {
+        let startedAt = Date()
+        try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
+        let tenants = try loadTenants()
+        let kassas = try await tenantKassas(tenants.map(\.groupCode))
+        say("drill \(drill.name): \(drill.load.rate)/s for \(drill.load.durationS) s as \(tenants.count) tenants over \(kassas.count) kassas, \(drill.faults.count) fault lines, seed \(seed)")
+
+        if let setup = drill.setup {
+            say("restarting components with \(setup)")
+            try await restartWithFlags(setup)
+        }
+        let baseline = try checker.baseline(fnDirectory: cluster.fnDirectory)
+        let logSizes = cluster.logSizes()
+        let ackLog = "\(resultsDirectory)/acknowledged.jsonl"
+
+        return try await HTTPClient.withHTTPClient { client in
+            let control = cluster.emulatorControlURL.map { EmulatorControl(baseURL: $0, client: client) }
+            var configuration = LoadConfiguration(baseURL: cluster.apiURL, tenants: tenants, rate: drill.load.rate,
+                                                  duration: .milliseconds(Int(drill.load.durationS * 1000)), seed: seed, acknowledgedLogPath: ackLog)
+            configuration.duplicateRatio = drill.load.duplicateRatio ?? 0.02
+            configuration.drainTimeout = .milliseconds(Int((drill.load.drainTimeoutS ?? 120) * 1000))
+            let runner = LoadRunner(configuration: configuration, logger: logger)
+
+            let start = ContinuousClock.now
+            let injector = FaultInjector(cluster: cluster, control: control, kassas: kassas, seed: seed, start: start, say: say)
+            let schedule = drill.schedule(seed: seed)
+            let watch = AbortWatch(conditions: drill.abort)
+            let faults = Task { await injector.run(schedule) }
+            let load = Task { () throws -> (summary: LoadSummary, timeline: LoadTimeline) in
+                try await runner.runRecorded { progress in
+                    let phase = progress.phase == .sending ? "sending" : "draining"
+                    say(String(format: "[%@ %3ds] accepted %d  done %d  failed %d  waiting %d  done/s %.1f  p99(5s) %@",
+                               phase, Int(progress.elapsed.components.seconds), progress.accepted, progress.done, progress.failed,
+                               progress.waiting, progress.recentDonePerSecond, progress.recentP99Milliseconds.map { "\($0) ms" } ?? "–"))
+                    if let reason = watch.observe(progress) {
+                        say("ABORT: \(reason)")
+                    }
+                }
+            }
+            // Abort by cancelling the load: faults are then lifted and the report says why.
+            let abortPoll = Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(250))
+                    if watch.reason != nil {
+                        load.cancel()
+                        faults.cancel()
+                        return
+                    }
+                }
+            }
+            let outcome = try await load.value
+            abortPoll.cancel()
+            faults.cancel()
+            await faults.value
+            if watch.reason != nil { await injector.cancelPending() }
+            say("load over: \(outcome.summary.accepted) acknowledged, \(outcome.summary.done) done, \(outcome.summary.failed) failed, \(outcome.summary.stillWaiting) still waiting; settling faults")
+            await injector.settle()
+
+            say("checking ground truth: FN archives in \(cluster.fnDirectory) against \(ackLog)")
+            var truth: GroundTruthFigures?
+            do {
+                truth = try await checker.check(fnDirectory: cluster.fnDirectory, baseline: baseline, acknowledgedLog: ackLog,
+                                                apiURL: cluster.apiURL, credentialsPath: cluster.credentialsPath)
+            } catch {
+                say("the ground-truth check failed to run: \(error)")
+            }
+            let evidence = ProtocolEvidence(
+                reconciledRecorded: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=recorded"], since: logSizes),
+                reconciledAbsent: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=absent"], since: logSizes),
+                leasesLost: cluster.countLogLines(prefix: "dispatcher-", containing: ["lease lost"], since: logSizes),
+                secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes))
+            await injector.liftKassaFaults()
+            if drill.setup != nil {
+                say("restarting components without the drill's flags")
+                try? await restartWithFlags(Drill.ClusterSetup(emulatorFlags: drill.setup?.emulatorFlags == nil ? nil : "",
+                                                               dispatcherFlags: drill.setup?.dispatcherFlags == nil ? nil : ""))
+            }
+
+            let events = await injector.events
+            let judge = SteadyStateJudge(drill: drill, timeline: outcome.timeline.seconds)
+            let phases = judge.phases(faults: events)
+            let recovery = judge.recovery(faults: events)
+            let failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
+                                               evidence: evidence, aborted: watch.reason, faults: events)
+            let report = DrillReport(
+                drill: drill.name, summary: drill.summary, seed: seed, startedAt: startedAt, finishedAt: Date(), load: drill.load,
+                loadSummary: outcome.summary, faults: events, hypothesis: drill.hypothesis, phases: phases, recovery: recovery,
+                evidence: evidence, groundTruth: truth, expect: drill.expect, aborted: watch.reason, passed: failures.isEmpty,
+                failures: failures, timeline: outcome.timeline)
+            try await write(report, say: say)
+            return report
+        }
+    }
+
+    private func loadTenants() throws -> [TenantCredentials] {
+        guard let data = FileManager.default.contents(atPath: cluster.credentialsPath) else {
+            throw ChaosError.cluster("cannot read \(cluster.credentialsPath) (run cluster/up first)")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let all = try decoder.decode([TenantCredentials].self, from: data)
+        let count = drill.load.tenants ?? all.count
+        guard count <= all.count else {
+            throw ChaosError.cluster("the drill wants \(count) tenants; the cluster has \(all.count)")
+        }
+        return Array(all.prefix(count))
+    }
+
+    /// The FN serials of the tenants' active kassas (kassa faults pick among them).
+    private func tenantKassas(_ groupCodes: [String]) async throws -> [String] {
+        let registry = try Registry(configuration: .init(connectionString: cluster.database, poolSize: 1), logger: logger)
+        defer { registry.close() }
+        var serials: [String] = []
+        for code in groupCodes {
+            guard let tenant = try await registry.tenant(groupCode: code) else { throw ChaosError.registry("no tenant \(code)") }
+            serials += try await registry.kassas(tenantID: tenant.id).filter { $0.state == .active }.map(\.fnSerial)
+        }
+        return serials.sorted()
+    }
+
+    /// Restarts the emulator and/or the dispatchers with extra flags (empty: none).
+    private func restartWithFlags(_ setup: Drill.ClusterSetup) async throws {
+        if let flags = setup.emulatorFlags {
+            await cluster.stop("emulator")
+            try await cluster.start(["emulator"], extraEnvironment: ["KASSA_EMULATOR_FLAGS": flags])
+        }
+        if let flags = setup.dispatcherFlags {
+            let names = cluster.dispatcherNames()
+            await withTaskGroup(of: Void.self) { tasks in
+                for name in names { tasks.addTask { await cluster.stop(name) } }
+            }
+            try await cluster.start(names, extraEnvironment: ["KASSA_DISPATCHER_FLAGS": flags])
+        }
+    }
+
+    private func write(_ report: DrillReport, say: @Sendable (String) -> Void) async throws {
+        let directory = URL(fileURLWithPath: resultsDirectory)
+        try report.json().write(to: directory.appendingPathComponent("report.json"))
+        let plotInput = directory.appendingPathComponent("timeline.json")
+        try report.plotInput().write(to: plotInput)
+        var plotFile: String?
+        if let python {
+            let script = "\(cluster.root)/chaos/plot_timeline.py"
+            let png = directory.appendingPathComponent("timeline.png").path
+            let result = await ChildProcess.run(python, arguments: [script, plotInput.path, png])
+            if result.status == 0 {
+                plotFile = "timeline.png"
+            } else {
+                say("no timeline plot: \(result.output.suffix(500))")
+            }
+        }
+        try Data(report.markdown(plotFile: plotFile).utf8).write(to: directory.appendingPathComponent("report.md"))
+        say("report: \(resultsDirectory)/report.md")
+    }
+}
+
+/// Watches progress for the drill's abort conditions (called from the load's progress callback).
+final class AbortWatch: Sendable {
+    private struct State {
+        var reason: String?
+        var slowSeconds = 0
+        var lastDone = 0
+        var lastDoneAt: Duration = .zero
+    }
+
+    private let conditions: Drill.AbortConditions
+    private let state = Mutex(State())
+
+    init(conditions: Drill.AbortConditions) {
+        self.conditions = conditions
+    }
+
+    var reason: String? { state.withLock { $0.reason } }
+
+    /// Returns the abort reason the first time a condition trips.
+    func observe(_ progress: LoadProgress) -> String? {
+        state.withLock { state in
+            guard state.reason == nil else { return nil }
+            if let limit = conditions.maxP99Ms, let p99 = progress.recentP99Milliseconds, p99 > limit {
+                state.slowSeconds += 1
+                if state.slowSeconds >= (conditions.forS ?? 10) {
+                    state.reason = "p99 over the last 5 s above \(limit) ms for \(state.slowSeconds) s"
+                }
+            } else {
+                state.slowSeconds = 0
+            }
+            if progress.done != state.lastDone || progress.waiting == 0 {
+                state.lastDone = progress.done
+                state.lastDoneAt = progress.elapsed
+            } else if let stall = conditions.stallS, progress.elapsed - state.lastDoneAt > .seconds(stall) {
+                state.reason = "no receipt done for \(stall) s while \(progress.waiting) wait"
+            }
+            return state.reason
+        }
+    }
+}

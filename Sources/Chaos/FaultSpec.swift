@@ -1,0 +1,142 @@
+/// One line of a drill's fault schedule: what, where, when, for how long, how often.
+public struct FaultSpec: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// `kill -9` a process; it is started again after `restart_after_s` (default 1 s).
+        case kill
+        /// SIGSTOP a process, SIGCONT it after `for_s`.
+        case pause
+        /// An emulated kassa fault on `kassas` random kassas of the load's tenants (or one
+        /// named by `fn_serial`), lifted after `for_s` or never (until the drill is over).
+        case kassa
+        /// Kill -9 and start again at once (the emulator: archives are kept on disk).
+        case restart
+        /// Stop the dispatchers and start them in a fresh consumer group, which reads the whole
+        /// job topic from offset 0.
+        case replay
+    }
+
+    public var kind: Kind
+    /// kill, pause, restart: a process of the cluster by name (`dispatcher-a1`, `ingress`,
+    /// `emulator`), or `dispatcher` for a dispatcher picked at random each time.
+    public var target: String?
+    /// Seconds after the load starts.
+    public var atS: Double
+    /// How many times (default 1).
+    public var times: Int?
+    /// Seconds between repeats: `[n]` exactly, or `[min, max]` drawn at random.
+    public var everyS: [Double]?
+    /// pause: how long stopped; kassa: how long the fault lasts (absent: until the drill ends).
+    public var forS: Double?
+    /// kill: seconds until the process is started again (default 1; negative: never).
+    public var restartAfterS: Double?
+    /// kassa: `hang`, `hang_after_fiscalizing`, `drop_answer_after_fiscalizing` or `down`.
+    public var fault: String?
+    /// kassa: how many kassas (default 1), picked at random among the load tenants' kassas.
+    public var kassas: Int?
+    /// kassa: a specific kassa instead.
+    public var fnSerial: String?
+    /// kassa: answers the fault applies to, per kassa (see the emulator's control plane).
+    public var count: Int?
+
+    static let kassaFaults = ["hang", "hang_after_fiscalizing", "drop_answer_after_fiscalizing", "down"]
+
+    func validate(field: String, loadDuration: Double, source: String) throws(DrillError) {
+        func bad(_ key: String, _ reason: String) -> DrillError { .invalid(path: source, field: "\(field).\(key)", reason: reason) }
+        if atS < 0 { throw bad("at_s", "expected seconds >= 0") }
+        if let times, times < 1 { throw bad("times", "expected at least 1") }
+        if let everyS {
+            guard everyS.count == 1 || everyS.count == 2, everyS.allSatisfy({ $0 > 0 }), (everyS.first ?? 0) <= (everyS.last ?? 0) else {
+                throw bad("every_s", "expected [seconds] or [min, max] with 0 < min <= max")
+            }
+        } else if (times ?? 1) > 1 {
+            throw bad("every_s", "is required when times > 1")
+        }
+        if let forS, forS <= 0 { throw bad("for_s", "expected seconds > 0") }
+        switch kind {
+        case .kill, .pause, .restart:
+            guard let target, !target.isEmpty else { throw bad("target", "expected a process name such as dispatcher, dispatcher-a1, ingress or emulator") }
+            if kind == .pause, forS == nil { throw bad("for_s", "a pause needs its length") }
+        case .kassa:
+            guard let fault, Self.kassaFaults.contains(fault) else {
+                throw bad("fault", "expected one of \(Self.kassaFaults.joined(separator: ", "))")
+            }
+            if let kassas, kassas < 1 { throw bad("kassas", "expected at least 1") }
+            if let count, count < 1 { throw bad("count", "expected at least 1") }
+        case .replay:
+            break
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, target, times, fault, kassas, count
+        case atS = "at_s"
+        case everyS = "every_s"
+        case forS = "for_s"
+        case restartAfterS = "restart_after_s"
+        case fnSerial = "fn_serial"
+    }
+}
+
+/// One fault, at one moment: a fault spec expanded by the drill's seed.
+struct ScheduledFault: Sendable {
+    var spec: FaultSpec
+    /// Seconds after the load starts.
+    var at: Double
+    /// Which repeat of the spec (0-based).
+    var occurrence: Int
+}
+
+extension Drill {
+    /// Every fault occurrence in time order; random intervals come from `seed`, so a drill
+    /// with the same seed brings the same faults at the same moments.
+    func schedule(seed: UInt64) -> [ScheduledFault] {
+        var random = ChaosRandom(seed: seed)
+        var all: [ScheduledFault] = []
+        for spec in faults {
+            var at = spec.atS
+            for occurrence in 0..<(spec.times ?? 1) {
+                all.append(ScheduledFault(spec: spec, at: at, occurrence: occurrence))
+                if let every = spec.everyS, let low = every.first, let high = every.last {
+                    at += low + (high - low) * random.unit()
+                }
+            }
+        }
+        return all.sorted { $0.at < $1.at }
+    }
+}
+
+/// A small seeded generator (SplitMix64): drills are reproducible with `--seed`.
+struct ChaosRandom: Sendable {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double {
+        Double(next() >> 11) / Double(1 << 53)
+    }
+
+    mutating func pick<T>(_ items: [T]) -> T? {
+        items.isEmpty ? nil : items[Int(next() % UInt64(items.count))]
+    }
+
+    /// `k` distinct items at random.
+    mutating func sample<T>(_ items: [T], count k: Int) -> [T] {
+        var pool = items
+        var chosen: [T] = []
+        while chosen.count < k, !pool.isEmpty {
+            chosen.append(pool.remove(at: Int(next() % UInt64(pool.count))))
+        }
+        return chosen
+    }
+}
