@@ -75,7 +75,8 @@ public actor DispatcherNode {
         }
         do {
             let fresh = try await registry.registerJob(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
-                                                       operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL)
+                                                       operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
+                                                       body: String(decoding: message.value, as: UTF8.self))
             if !fresh, let (record, _) = try await registry.job(uuid: job.uuid), record.status != .wait {
                 // A redelivered job whose outcome exists: skip it.
                 watermark.durable(partition: message.partition, offset: message.offset)

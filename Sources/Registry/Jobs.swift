@@ -25,6 +25,13 @@ public struct JobRecord: Sendable, Equatable {
     public var errorType: String?
     public var errorText: String?
     public var finishedAt: Date?
+    /// When the job was flagged as still queued past its tenant's deadline (`markLate`); nil
+    /// when it is not late, and cleared when the job is re-opened for a resend.
+    public var lateAt: Date?
+    /// How many times the failed job was re-opened and re-sent (`reopenForResend`).
+    public var resendCount: Int
+    /// When it was last re-opened for a resend.
+    public var lastResentAt: Date?
 
     init(row: PostgresRow) throws {
         uuid = try row.uuid("uuid")
@@ -45,6 +52,9 @@ public struct JobRecord: Sendable, Equatable {
         errorType = try row.optionalString("error_type")
         errorText = try row.optionalString("error_text")
         finishedAt = try row.optionalDate("finished_at")
+        lateAt = try row.optionalDate("late_at")
+        resendCount = try row.int("resend_count")
+        lastResentAt = try row.optionalDate("last_resent_at")
     }
 }
 
@@ -138,28 +148,47 @@ public enum CommitOutcome: Sendable, Equatable {
 extension Registry {
     private static let jobColumns = """
         j.uuid, j.tenant_id, j.group_code, j.external_id, j.operation, j.status, j.accepted_at,
-        j.registered_at, j.callback_url, j.kassa_id, j.error_code, j.error_type, j.error_text, j.finished_at
+        j.registered_at, j.callback_url, j.kassa_id, j.error_code, j.error_type, j.error_text, j.finished_at,
+        j.late_at, j.resend_count, j.last_resent_at
         """
 
     /// Registers a job once. Returns true if this call inserted it, false if it was known (same
     /// uuid, or same group code and external id). Throws `.notFound` for an unknown tenant.
+    ///
+    /// `body` is the job's JSON exactly as published on the job topic; it is stored on insert
+    /// (never changed by a repeat) so a failed receipt can be re-sent without the topic. A job
+    /// registered without a body cannot be re-sent.
     @discardableResult
     public func registerJob(uuid: UUID, tenantID: Int64, groupCode: String, externalID: String,
-                            operation: String, acceptedAt: Date, callbackURL: String?) async throws -> Bool {
+                            operation: String, acceptedAt: Date, callbackURL: String?,
+                            body: String? = nil) async throws -> Bool {
         let params: [String?] = [uuid.uuidString, String(tenantID), groupCode, externalID, operation,
-                                 PostgresText.timestamp(acceptedAt), callbackURL]
+                                 PostgresText.timestamp(acceptedAt), callbackURL, body]
         let rows = try await withConnection { connection in
             try mapConstraintErrors {
                 try connection.query("""
                     INSERT INTO jobs (uuid, tenant_id, group_code, external_id, operation, status,
-                                      accepted_at, callback_url)
-                    VALUES ($1::uuid, $2::bigint, $3, $4, $5, 'wait', $6::timestamptz, $7)
+                                      accepted_at, callback_url, body)
+                    VALUES ($1::uuid, $2::bigint, $3, $4, $5, 'wait', $6::timestamptz, $7, $8)
                     ON CONFLICT DO NOTHING
                     RETURNING uuid
                     """, params)
             }
         }
         return !rows.isEmpty
+    }
+
+    /// Flags a job still queued (status `wait`) as past its tenant's deadline: sets `late_at`
+    /// to now, once. Returns true if this call flagged it; false if it was already flagged, is
+    /// done or failed, or is unknown.
+    @discardableResult
+    public func markLate(jobUUID: UUID) async throws -> Bool {
+        try await withConnection { connection in
+            try connection.execute("""
+                UPDATE jobs SET late_at = now()
+                WHERE uuid = $1::uuid AND status = 'wait' AND late_at IS NULL
+                """, [jobUUID.uuidString]) == 1
+        }
     }
 
     /// A job with its fiscal result when it has one.

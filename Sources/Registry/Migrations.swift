@@ -119,6 +119,30 @@ extension Registry {
             """,
             "CREATE INDEX intents_job_idx ON intents (job_uuid)",
         ]),
+        Migration(version: 2, name: "tenant in-doubt and deadline policy; job bodies, lateness and resends", statements: [
+            // The tenant's choices for a job in doubt past `in_doubt_resend_after_ms` and for a
+            // job still queued past `deadline_ms` (see `TenantPolicy`).
+            """
+            ALTER TABLE tenants
+                ADD COLUMN in_doubt_policy          text NOT NULL DEFAULT 'wait'
+                                                    CHECK (in_doubt_policy IN ('wait', 'resend-and-annul')),
+                ADD COLUMN in_doubt_resend_after_ms integer NOT NULL DEFAULT 30000 CHECK (in_doubt_resend_after_ms > 0),
+                ADD COLUMN deadline_ms              integer NOT NULL DEFAULT 300000 CHECK (deadline_ms > 0),
+                ADD COLUMN deadline_action          text NOT NULL DEFAULT 'flag'
+                                                    CHECK (deadline_action IN ('flag', 'fail'))
+            """,
+            // body: the job's Kafka JSON as published, so a failed receipt can be re-sent without
+            // the topic (NULL for jobs registered before this migration: they cannot be re-sent).
+            """
+            ALTER TABLE jobs
+                ADD COLUMN body           text,
+                ADD COLUMN late_at        timestamptz,
+                ADD COLUMN resend_count   integer NOT NULL DEFAULT 0 CHECK (resend_count >= 0),
+                ADD COLUMN last_resent_at timestamptz
+            """,
+            // Listing a tenant's failed jobs for a resend.
+            "CREATE INDEX jobs_failed_idx ON jobs (tenant_id, accepted_at) WHERE status = 'fail'",
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under

@@ -1,6 +1,95 @@
 import Crypto
 import Foundation
 
+/// A tenant's choices for receipts that take too long (issue #3).
+public struct TenantPolicy: Sendable, Equatable {
+    /// What to do with a job in doubt (its kassa's answer was lost) that stays unresolved.
+    public enum InDoubtPolicy: Sendable, Equatable {
+        /// Wait for the kassa until its FN archive says whether the document exists (the default:
+        /// never risks a second document).
+        case wait
+        /// After `resendAfter` in doubt, fiscalize the receipt on another kassa; if the first
+        /// kassa later shows it fiscalized too, annul the duplicate with a refund receipt.
+        case resendAndAnnul(resendAfter: Duration)
+
+        /// The stored text: `wait` or `resend-and-annul`.
+        public var name: String {
+            switch self {
+            case .wait: "wait"
+            case .resendAndAnnul: "resend-and-annul"
+            }
+        }
+    }
+
+    /// What to do with a job still queued (status `wait`) past the tenant's deadline.
+    public enum DeadlineAction: String, Sendable, Equatable, CaseIterable {
+        /// Mark the job late (`late_at`) and keep trying; its report carries a warning.
+        case flag
+        /// Fail the job (ATOL's queue timeout).
+        case fail
+    }
+
+    public var inDoubt: InDoubtPolicy
+    /// How long a job may stay queued, counted from its acceptance (or its last resend).
+    public var deadline: Duration
+    public var deadlineAction: DeadlineAction
+
+    /// How long a job waits in doubt before `resendAndAnnul` acts when the stored policy names
+    /// no other value (the column default).
+    public static let defaultResendAfter: Duration = .milliseconds(30_000)
+
+    /// Wait in doubt; flag a job still queued after 300 s (ATOL's queue timeout).
+    public static let `default` = TenantPolicy(inDoubt: .wait, deadline: .milliseconds(300_000), deadlineAction: .flag)
+
+    public init(inDoubt: InDoubtPolicy, deadline: Duration, deadlineAction: DeadlineAction) {
+        self.inDoubt = inDoubt
+        self.deadline = deadline
+        self.deadlineAction = deadlineAction
+    }
+
+    /// Whole milliseconds of a positive duration that fits the `integer` columns, else nil.
+    static func storedMilliseconds(_ duration: Duration) -> Int32? {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0, attoseconds >= 0, seconds < Int64(Int32.max) / 1000 + 1 else { return nil }
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        guard milliseconds > 0, milliseconds <= Int64(Int32.max) else { return nil }
+        return Int32(milliseconds)
+    }
+
+    /// The four column values, validated: `(in_doubt_policy, in_doubt_resend_after_ms,
+    /// deadline_ms, deadline_action)`. Throws `.invalidArgument` naming the bad value.
+    func columnValues() throws -> [String] {
+        let resendAfter: Duration
+        switch inDoubt {
+        case .wait: resendAfter = Self.defaultResendAfter
+        case .resendAndAnnul(let after): resendAfter = after
+        }
+        guard let resendAfterMilliseconds = Self.storedMilliseconds(resendAfter) else {
+            throw RegistryError.invalidArgument("in-doubt resend delay must be between 1 ms and \(Int32.max) ms, got \(resendAfter)")
+        }
+        guard let deadlineMilliseconds = Self.storedMilliseconds(deadline) else {
+            throw RegistryError.invalidArgument("deadline must be between 1 ms and \(Int32.max) ms, got \(deadline)")
+        }
+        return [inDoubt.name, String(resendAfterMilliseconds), String(deadlineMilliseconds), deadlineAction.rawValue]
+    }
+
+    init(row: PostgresRow) throws {
+        let policyText = try row.string("in_doubt_policy")
+        let resendAfter = Duration.milliseconds(try row.int("in_doubt_resend_after_ms"))
+        switch policyText {
+        case "wait": inDoubt = .wait
+        case "resend-and-annul": inDoubt = .resendAndAnnul(resendAfter: resendAfter)
+        default: throw RegistryError.decoding("column 'in_doubt_policy': unknown policy '\(policyText)'")
+        }
+        deadline = .milliseconds(try row.int("deadline_ms"))
+        let actionText = try row.string("deadline_action")
+        guard let action = DeadlineAction(rawValue: actionText) else {
+            throw RegistryError.decoding("column 'deadline_action': unknown action '\(actionText)'")
+        }
+        deadlineAction = action
+    }
+}
+
 /// A tenant (one legal entity, one INN) as stored.
 public struct TenantRecord: Sendable, Equatable {
     public var id: Int64
@@ -17,6 +106,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var callbackSecret: String?
     public var blocked: Bool
     public var createdAt: Date
+    /// In-doubt and deadline policy.
+    public var policy: TenantPolicy
 
     init(row: PostgresRow) throws {
         id = try row.int64("id")
@@ -31,11 +122,13 @@ public struct TenantRecord: Sendable, Equatable {
         callbackSecret = try row.optionalString("callback_secret")
         blocked = try row.bool("blocked")
         createdAt = try row.date("created_at")
+        policy = try TenantPolicy(row: row)
     }
 
     static let columns = """
         id, group_code, inn, payment_address, sno, login, password_salt, password_hash,
-        callback_url, callback_secret, blocked, created_at
+        callback_url, callback_secret, blocked, created_at,
+        in_doubt_policy, in_doubt_resend_after_ms, deadline_ms, deadline_action
         """
 }
 
@@ -72,31 +165,38 @@ extension Registry {
     }
 
     /// Creates a tenant or, when `groupCode` exists, makes it match these values (with a new
-    /// salt and hash). Blocked flag and creation time are kept.
-    /// - Throws: `.conflict` when `login` belongs to another tenant.
+    /// salt and hash, and this `policy`). Blocked flag and creation time are kept.
+    /// - Throws: `.conflict` when `login` belongs to another tenant; `.invalidArgument` for a
+    ///   policy duration that is not a positive whole number of milliseconds below 2^31.
     @discardableResult
     public func upsertTenant(
         groupCode: String, inn: String, paymentAddress: String, sno: [String],
-        login: String, password: String, callbackURL: String?, callbackSecret: String? = nil
+        login: String, password: String, callbackURL: String?, callbackSecret: String? = nil,
+        policy: TenantPolicy = .default
     ) async throws -> TenantRecord {
+        let policyValues = try policy.columnValues()
         let salt = Self.makeSalt()
         // Hash off the database threads: it is CPU work (a few ms), not I/O.
         let hash = Self.passwordHash(salt: salt, password: password)
         let params: [String?] = [
             groupCode, inn, paymentAddress, PostgresText.array(sno.map { Optional($0) }),
             login, salt, hash, callbackURL, callbackSecret,
-        ]
+        ] + policyValues.map { Optional($0) }
         return try await withConnection { connection in
             let rows = try mapConstraintErrors {
                 try connection.query("""
                     INSERT INTO tenants (group_code, inn, payment_address, sno, login, password_salt,
-                                         password_hash, callback_url, callback_secret)
-                    VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9)
+                                         password_hash, callback_url, callback_secret,
+                                         in_doubt_policy, in_doubt_resend_after_ms, deadline_ms, deadline_action)
+                    VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $8, $9, $10, $11::integer, $12::integer, $13)
                     ON CONFLICT (group_code) DO UPDATE SET
                         inn = EXCLUDED.inn, payment_address = EXCLUDED.payment_address, sno = EXCLUDED.sno,
                         login = EXCLUDED.login, password_salt = EXCLUDED.password_salt,
                         password_hash = EXCLUDED.password_hash, callback_url = EXCLUDED.callback_url,
-                        callback_secret = EXCLUDED.callback_secret
+                        callback_secret = EXCLUDED.callback_secret,
+                        in_doubt_policy = EXCLUDED.in_doubt_policy,
+                        in_doubt_resend_after_ms = EXCLUDED.in_doubt_resend_after_ms,
+                        deadline_ms = EXCLUDED.deadline_ms, deadline_action = EXCLUDED.deadline_action
                     RETURNING \(TenantRecord.columns)
                     """, params)
             }
