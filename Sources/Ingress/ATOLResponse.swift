@@ -63,8 +63,27 @@ enum ATOLResponse {
             "device_code": .string(r.deviceCode),
             "external_id": .string(r.externalID),
             "error": r.error.map(errorObject) ?? .null,
-            "warnings": nil,
+            "warnings": warnings(r),
             "payload": payload,
+        ])
+    }
+
+    /// ATOL's `warnings` object (key → text), or null: a job flagged late gets `deadline`.
+    static func warnings(_ r: JobReport) -> JSONValue {
+        guard r.status == .wait, let lateSince = r.lateSince else { return .null }
+        return ["deadline": .string("past the tenant's deadline since \(ATOLTimestamp.format(lateSince)) (Moscow time) and still queued; "
+                                    + "it will be fiscalized at most once, do not resend")]
+    }
+
+    /// The answer to a resend: `{"resent": [uuids], "count": n, "not_resent": [{"uuid","reason"}], "timestamp"}`.
+    static func resent(_ outcome: ResendOutcome, now: Date = Date()) -> Response {
+        json(.ok, [
+            "resent": .array(outcome.resent.map { .string($0.uuidString.lowercased()) }),
+            "count": .number(Double(outcome.resent.count)),
+            "not_resent": .array(outcome.notResent.map {
+                ["uuid": .string($0.uuid.uuidString.lowercased()), "reason": .string($0.reason)]
+            }),
+            "timestamp": .string(ATOLTimestamp.format(now)),
         ])
     }
 

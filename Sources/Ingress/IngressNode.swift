@@ -35,7 +35,9 @@ public struct IngressNode: Sendable {
     public init(configuration: IngressConfiguration, signer: TokenSigner, registry: any IngressRegistry,
                 publisher: any JobPublisher, logger: Logger) {
         self.configuration = configuration
-        self.api = ReceiptAPI(signer: signer, registry: registry, publisher: publisher, logger: logger)
+        // Resend reopens jobs in the registry and publishes them with this node's producer.
+        let resend = registry.resendStore.map { ResendDesk(store: $0, publisher: publisher, logger: logger) }
+        self.api = ReceiptAPI(signer: signer, registry: registry, publisher: publisher, resend: resend, logger: logger)
     }
 
     func router() -> Router<BasicRequestContext> {

@@ -26,9 +26,12 @@ public struct JobReport: Sendable, Equatable {
     public var error: ATOLError?
     /// The kassa that made the document (the report's `device_code`).
     public var deviceCode: String?
+    /// When a job still queued was flagged as past its tenant's deadline (the report then
+    /// carries a warning); nil otherwise.
+    public var lateSince: Date?
 
     public init(uuid: UUID, groupCode: String, externalID: String, status: Status, callbackURL: String? = nil,
-                payload: FiscalPayload? = nil, error: ATOLError? = nil, deviceCode: String? = nil) {
+                payload: FiscalPayload? = nil, error: ATOLError? = nil, deviceCode: String? = nil, lateSince: Date? = nil) {
         self.uuid = uuid
         self.groupCode = groupCode
         self.externalID = externalID
@@ -37,16 +40,26 @@ public struct JobReport: Sendable, Equatable {
         self.payload = payload
         self.error = error
         self.deviceCode = deviceCode
+        self.lateSince = lateSince
     }
 }
 
-/// The registry reads the ingress needs. The ingress never writes the registry: a job becomes
-/// known there when a dispatcher takes it from Kafka.
+/// The registry reads the ingress needs. The ingress never writes the registry for a new
+/// receipt: a job becomes known there when a dispatcher takes it from Kafka. The one write is a
+/// resend of failed receipts, through `resendStore`.
 public protocol IngressRegistry: Sendable {
     /// The tenant for these credentials, nil when the login is unknown or the password is wrong.
     func authenticate(login: String, password: String) async throws -> TenantAccount?
     func report(uuid: UUID) async throws -> JobReport?
     func isReachable() async -> Bool
+    /// The registry writes `POST /{group}/resend` needs; nil when this registry offers none
+    /// (the endpoint then answers code 50).
+    var resendStore: (any ResendStore)? { get }
+}
+
+extension IngressRegistry {
+    /// By default a registry offers no resend.
+    public var resendStore: (any ResendStore)? { nil }
 }
 
 /// Why a job could not be handed to Kafka. Either way nothing was acknowledged to the client.

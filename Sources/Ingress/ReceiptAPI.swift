@@ -4,12 +4,16 @@ import Hummingbird
 import KassaModel
 import Logging
 import NIOCore
+import Registry
 
-/// The ATOL Online v4 compatible routes: getToken, register a receipt, report.
+/// The ATOL Online v4 compatible routes: getToken, register a receipt, report; and resend of
+/// failed receipts.
 struct ReceiptAPI: Sendable {
     let signer: TokenSigner
     let registry: any IngressRegistry
     let publisher: any JobPublisher
+    /// Nil when the registry offers no resend (the endpoint answers code 50).
+    let resend: ResendDesk?
     let logger: Logger
     /// Largest accepted request body (a 100-item receipt is well under this).
     let maxBodyBytes = 512 * 1024
@@ -17,6 +21,10 @@ struct ReceiptAPI: Sendable {
     func register(on router: Router<BasicRequestContext>, base: String) {
         router.post("\(base)/getToken") { request, _ in try await self.getToken(request) }
         router.get("\(base)/getToken") { request, _ in try await self.getToken(request) }
+        // Registered before `:operation`; a constant path segment wins over a capture anyway.
+        router.post("\(base)/:group/resend") { request, context in
+            await self.resend(request, group: context.parameters.get("group") ?? "")
+        }
         router.post("\(base)/:group/:operation") { request, context in
             try await self.registerReceipt(request, group: context.parameters.get("group") ?? "", operation: context.parameters.get("operation") ?? "")
         }
@@ -162,5 +170,54 @@ struct ReceiptAPI: Sendable {
             return ATOLResponse.failure(.missingUUID, "no receipt with uuid \(uuidText) in group \(group)")
         }
         return ATOLResponse.report(report)
+    }
+
+    // MARK: resend
+
+    /// Largest accepted resend body (1000 uuids are about 40 KB).
+    static let maxResendBodyBytes = 128 * 1024
+
+    /// `POST /{group}/resend`: re-sends the group's failed receipts matching the optional filter
+    /// body (`ResendRequest`) under their original uuids.
+    func resend(_ request: Request, group: String) async -> Response {
+        let claims: TokenSigner.Claims
+        switch authorize(request, group: group) {
+        case .failure(let error): return ATOLResponse.failure(error)
+        case .success(let c): claims = c
+        }
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            return ATOLResponse.failure(.unsupportedMediaType, "Content-Type must be application/json; charset=utf-8, got \(type)")
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maxResendBodyBytes)
+        } catch {
+            return ATOLResponse.failure(.incomingValidation, "fields: (body): a JSON object of at most \(Self.maxResendBodyBytes) bytes")
+        }
+        let filter: ResendFilter
+        switch ResendRequest.filter(fromBody: Array(body.readableBytesView)) {
+        case .failure(let error): return ATOLResponse.failure(error)
+        case .success(let f): filter = f
+        }
+        guard let resend else {
+            return ATOLResponse.failure(ATOLError(.serverConfiguration, "resend is not available on this node"))
+        }
+        do throws(ResendFailure) {
+            let outcome = try await resend.resend(tenantID: claims.tenantID, filter: filter)
+            return ATOLResponse.resent(outcome)
+        } catch {
+            switch error {
+            case .invalidFilter(let text):
+                return ATOLResponse.failure(.incomingValidation, "fields: \(text)")
+            case .registry(let reason):
+                logger.error("resend: registry unavailable", metadata: ["group": "\(group)", "error": "\(reason)"])
+                return ATOLResponse.failure(ATOLError(.serverConfiguration, "the registry is unavailable; nothing was re-sent, retry later"),
+                                            status: .serviceUnavailable, headers: [.retryAfter: "5"])
+            case .queueUnavailable:
+                return ATOLResponse.failure(ATOLError(.serverConfiguration, "the receipt queue is unavailable; nothing was re-sent, retry after 5 s"),
+                                            status: .serviceUnavailable, headers: [.retryAfter: "5"])
+            }
+        }
     }
 }

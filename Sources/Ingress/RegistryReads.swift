@@ -2,7 +2,8 @@ import Foundation
 import KassaModel
 import Registry
 
-/// The ingress's read-only view of the registry.
+/// The ingress's view of the registry: reads, plus the registry itself as the `ResendStore` of
+/// the resend endpoint.
 public struct RegistryReads: IngressRegistry {
     let registry: Registry
 
@@ -26,6 +27,7 @@ public struct RegistryReads: IngressRegistry {
                 fiscalDocumentNumber: result.fiscalDocumentNumber, fiscalDocumentAttribute: result.fiscalDocumentAttribute)
             report.deviceCode = result.kassaID.map { "kassa-\($0)" }
         }
+        if report.status == .wait { report.lateSince = job.lateAt }
         if report.status == .fail, let code = job.errorCode {
             report.error = ATOLError(code: code, text: job.errorText ?? "", type: job.errorType ?? "system")
         }
@@ -35,4 +37,6 @@ public struct RegistryReads: IngressRegistry {
     public func isReachable() async -> Bool {
         await registry.isReachable()
     }
+
+    public var resendStore: (any ResendStore)? { registry }
 }

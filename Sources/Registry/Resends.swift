@@ -58,6 +58,19 @@ public struct FailedJob: Sendable, Equatable {
     public var finishedAt: Date?
     public var resendCount: Int
 
+    public init(uuid: UUID, externalID: String, body: String?, errorCode: Int?, errorType: String?, errorText: String?,
+                acceptedAt: Date, finishedAt: Date?, resendCount: Int) {
+        self.uuid = uuid
+        self.externalID = externalID
+        self.body = body
+        self.errorCode = errorCode
+        self.errorType = errorType
+        self.errorText = errorText
+        self.acceptedAt = acceptedAt
+        self.finishedAt = finishedAt
+        self.resendCount = resendCount
+    }
+
     init(row: PostgresRow) throws {
         uuid = try row.uuid("uuid")
         externalID = try row.string("external_id")
@@ -84,6 +97,18 @@ public struct ReopenedJob: Sendable, Equatable {
     public var previousErrorText: String?
     public var previousKassaID: Int64?
     public var previousFinishedAt: Date?
+
+    public init(uuid: UUID, body: String, resendCount: Int, previousErrorCode: Int?, previousErrorType: String?,
+                previousErrorText: String?, previousKassaID: Int64?, previousFinishedAt: Date?) {
+        self.uuid = uuid
+        self.body = body
+        self.resendCount = resendCount
+        self.previousErrorCode = previousErrorCode
+        self.previousErrorType = previousErrorType
+        self.previousErrorText = previousErrorText
+        self.previousKassaID = previousKassaID
+        self.previousFinishedAt = previousFinishedAt
+    }
 
     init(row: PostgresRow) throws {
         uuid = try row.uuid("uuid")

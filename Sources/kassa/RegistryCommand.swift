@@ -43,7 +43,8 @@ struct RegistryCommand: AsyncParsableCommand {
             defer { registry.close() }
             for (index, tenant) in plan.tenants.enumerated() {
                 let record = try await registry.upsertTenant(groupCode: tenant.groupCode, inn: tenant.inn, paymentAddress: tenant.paymentAddress,
-                                                            sno: tenant.sno, login: tenant.login, password: tenant.password, callbackURL: nil)
+                                                            sno: tenant.sno, login: tenant.login, password: tenant.password, callbackURL: nil,
+                                                            policy: plan.policies[index])
                 for module in placement[index] {
                     let client = try await KassaClient.connect(host: module.host, port: module.port)
                     let registrationNumber = "00000" + module.fnSerial.suffix(11)
@@ -79,12 +80,95 @@ struct TenantsFile: Decodable {
         var paymentAddress: String
         var sno: [String]
         var kassas: Int
+        /// Optional policy keys, kept as written (numbers as text) so `load` can name a bad
+        /// value: `in_doubt_policy` (wait | resend-and-annul), `in_doubt_resend_after_s`,
+        /// `deadline_s`, `deadline_action` (flag | fail).
+        var inDoubtPolicy: String?
+        var inDoubtResendAfterSeconds: String?
+        var deadlineSeconds: String?
+        var deadlineAction: String?
+
         enum CodingKeys: String, CodingKey {
             case groupCode = "group_code", login, password, inn, sno, kassas
             case paymentAddress = "payment_address"
+            case inDoubtPolicy = "in_doubt_policy"
+            case inDoubtResendAfterSeconds = "in_doubt_resend_after_s"
+            case deadlineSeconds = "deadline_s"
+            case deadlineAction = "deadline_action"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            groupCode = try container.decode(String.self, forKey: .groupCode)
+            login = try container.decode(String.self, forKey: .login)
+            password = try container.decode(String.self, forKey: .password)
+            inn = try container.decode(String.self, forKey: .inn)
+            paymentAddress = try container.decode(String.self, forKey: .paymentAddress)
+            sno = try container.decode([String].self, forKey: .sno)
+            kassas = try container.decode(Int.self, forKey: .kassas)
+            inDoubtPolicy = try Self.scalar(container, .inDoubtPolicy)
+            inDoubtResendAfterSeconds = try Self.scalar(container, .inDoubtResendAfterSeconds)
+            deadlineSeconds = try Self.scalar(container, .deadlineSeconds)
+            deadlineAction = try Self.scalar(container, .deadlineAction)
+        }
+
+        /// A scalar as text, whether YAML read it as a number or a string.
+        private static func scalar(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> String? {
+            if let number = try? container.decodeIfPresent(Double.self, forKey: key) {
+                return number.rounded() == number && abs(number) < 1e15 ? String(Int64(number)) : String(number)
+            }
+            return try container.decodeIfPresent(String.self, forKey: key)
+        }
+
+        /// The tenant's policy from the optional keys (defaults: wait, 30 s, 300 s, flag).
+        /// Throws a message naming the key and the expected form; `load` adds file and tenant.
+        func policy() throws(PolicyProblem) -> TenantPolicy {
+            var inDoubt = TenantPolicy.default.inDoubt
+            switch inDoubtPolicy {
+            case nil, "wait"?:
+                if inDoubtResendAfterSeconds != nil {
+                    throw PolicyProblem(key: "in_doubt_resend_after_s", problem: "allowed only with in_doubt_policy: resend-and-annul")
+                }
+            case "resend-and-annul"?:
+                var after = TenantPolicy.defaultResendAfter
+                if let text = inDoubtResendAfterSeconds { after = try Self.seconds(text, key: "in_doubt_resend_after_s") }
+                inDoubt = .resendAndAnnul(resendAfter: after)
+            case let other?:
+                throw PolicyProblem(key: "in_doubt_policy", problem: "expected wait or resend-and-annul, got '\(other)'")
+            }
+            var deadline = TenantPolicy.default.deadline
+            if let text = deadlineSeconds { deadline = try Self.seconds(text, key: "deadline_s") }
+            var action = TenantPolicy.default.deadlineAction
+            if let text = deadlineAction {
+                guard let parsed = TenantPolicy.DeadlineAction(rawValue: text) else {
+                    throw PolicyProblem(key: "deadline_action", problem: "expected flag or fail, got '\(text)'")
+                }
+                action = parsed
+            }
+            return TenantPolicy(inDoubt: inDoubt, deadline: deadline, deadlineAction: action)
+        }
+
+        /// Seconds (fractions allowed, to the millisecond) from 0.001 up to 2,147,483 (the column's range).
+        private static func seconds(_ text: String, key: String) throws(PolicyProblem) -> Duration {
+            guard let value = Double(text), value.isFinite, value >= 0.001, value <= Double(Int32.max) / 1000 else {
+                throw PolicyProblem(key: key, problem: "expected a number of seconds from 0.001 to \(Int32.max / 1000), got '\(text)'")
+            }
+            return .milliseconds(Int64((value * 1000).rounded()))
         }
     }
+
+    /// A bad policy key of one tenant.
+    struct PolicyProblem: Error {
+        var key: String
+        /// What is wrong, e.g. "expected flag or fail, got 'drop'".
+        var problem: String
+    }
+
     var tenants: [Tenant]
+    /// Each tenant's policy, validated by `load` (same order as `tenants`).
+    var policies: [TenantPolicy] = []
+
+    enum CodingKeys: String, CodingKey { case tenants }
 
     static func load(path: String) throws -> TenantsFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -101,7 +185,15 @@ struct TenantsFile: Decodable {
             guard t.kassas >= 2 else { throw ValidationError("\(path): tenants[\(i)].kassas: expected at least 2 (one kassa is a single point of failure)") }
             guard !t.sno.isEmpty else { throw ValidationError("\(path): tenants[\(i)].sno: expected at least one tax system") }
         }
-        return file
+        var validated = file
+        for (i, t) in file.tenants.enumerated() {
+            do throws(PolicyProblem) {
+                validated.policies.append(try t.policy())
+            } catch {
+                throw ValidationError("\(path): tenant \(t.groupCode) (tenants[\(i)]).\(error.key): \(error.problem)")
+            }
+        }
+        return validated
     }
 }
 
