@@ -116,7 +116,7 @@ let package = Package(
         .target(
             name: "Chaos",
             dependencies: [
-                "Load", "Registry",
+                "KassaModel", "Load", "Registry",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 import Load
 
 /// What the ground-truth checker found, in the figures a drill report shows.
@@ -167,6 +168,28 @@ public struct DrillReport: Sendable, Codable {
         md += "- second documents refused by the registry: \(evidence.secondDocuments)\n"
         if let aborted { md += "\nAborted: \(aborted)\n" }
         return md
+    }
+
+    /// The figures that matter, as one compact JSON object (the last line of `--json`).
+    public func summaryLine(reportDirectory: String) -> String {
+        var figures: [String: JSONValue] = [
+            "drill": .string(drill), "passed": .bool(passed), "seed": .number(Double(seed)),
+            "failures": .array(failures.map(JSONValue.string)), "faults": .number(Double(faults.count)),
+            "acknowledged": .number(Double(loadSummary.accepted)), "report": .string(reportDirectory),
+            "reconciled_recorded": .number(Double(evidence.reconciledRecorded)),
+            "reconciled_absent": .number(Double(evidence.reconciledAbsent)),
+            "max_recovery_s": recovery.maxS.map(JSONValue.number) ?? .null,
+        ]
+        if let t = groundTruth {
+            figures["ground_truth"] = .object([
+                "passed": .bool(t.passed), "acknowledged": .number(Double(t.acknowledged)), "done": .number(Double(t.done)),
+                "failed": .number(Double(t.failed)), "in_flight": .number(Double(t.inFlight)), "lost": .number(Double(t.lost)),
+                "duplicated": .number(Double(t.duplicated)), "unexpected": .number(Double(t.unexpected)),
+                "report_mismatches": .number(Double(t.reportMismatches)), "receipt_documents": .number(Double(t.receiptDocuments)),
+                "annul_documents": .number(Double(t.annulDocuments)),
+            ])
+        }
+        return JSONValue.object(figures).serialized()
     }
 
     /// What the plot script draws: per-second throughput and p99, and the faults as spans.

@@ -73,14 +73,19 @@ public actor DispatcherNode {
             watermark.durable(partition: message.partition, offset: message.offset)
             return
         }
+        var since = job.acceptedAt
         do {
             let fresh = try await registry.registerJob(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
                                                        operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
                                                        body: String(decoding: message.value, as: UTF8.self))
-            if !fresh, let (record, _) = try await registry.job(uuid: job.uuid), record.status != .wait {
-                // A redelivered job whose outcome exists: skip it.
-                watermark.durable(partition: message.partition, offset: message.offset)
-                return
+            if !fresh, let (record, _) = try await registry.job(uuid: job.uuid) {
+                if record.status != .wait {
+                    // A redelivered job whose outcome exists: skip it.
+                    watermark.durable(partition: message.partition, offset: message.offset)
+                    return
+                }
+                // A resent job's deadline counts from its resend.
+                since = record.lastResentAt ?? job.acceptedAt
             }
         } catch {
             // Without the registry nothing can be made durable; the job runs anyway and its
@@ -88,7 +93,7 @@ public actor DispatcherNode {
             logger.warning("registering job failed", metadata: ["job": "\(job.uuid)", "error": "\(error)"])
         }
         let desk = await desk(for: job, partition: message.partition)
-        await desk.submit(job, offset: message.offset)
+        await desk.submit(job, offset: message.offset, since: since)
     }
 
     private func desk(for job: ReceiptJob, partition: Int32) async -> TenantDesk {

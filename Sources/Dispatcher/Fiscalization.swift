@@ -8,6 +8,9 @@ import Registry
 enum AttemptOutcome: Sendable {
     /// The outcome is in the registry: done, or failed with a reason the tenant must fix.
     case durable
+    /// The job was already done with another document: this one is a duplicate, now on record
+    /// with the refund job that annuls it (to be run).
+    case duplicate(annul: ReceiptJob)
     /// Nothing was fiscalized and the kassa is at fault: try another kassa, rest this one.
     case retryElsewhere(reason: String)
     /// The kassa may or may not have made the document; the kassa is blocked until the intent
@@ -22,6 +25,9 @@ enum AttemptOutcome: Sendable {
 enum ReconcileOutcome: Sendable {
     /// The FN holds a document for the job; it is now recorded.
     case recorded
+    /// The FN holds a document for a job already done elsewhere (resent while in doubt): the
+    /// duplicate is on record with the refund job that annuls it (to be run).
+    case duplicate(annul: ReceiptJob)
     /// The FN holds no document for the job; the intent is released and the job is free to go anywhere.
     case absent
 }
@@ -69,7 +75,7 @@ struct Fiscalization: Sendable {
             return .inDoubt(reason: "\(error)")
         }
         // 3. Result, intent removal and document counter in one fenced statement.
-        return await record(document, job: job.uuid, on: kassa, logger: logger)
+        return await record(document, job: job.uuid, body: job, on: kassa, logger: logger)
     }
 
     /// The kassa answered that it made no document (or could not be reached before sending).
@@ -114,15 +120,19 @@ struct Fiscalization: Sendable {
         return .retryElsewhere(reason: reason)
     }
 
-    private func record(_ document: FiscalDocument, job uuid: UUID, on kassa: LeasedKassa, logger: Logger) async -> AttemptOutcome {
+    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa, logger: Logger) async -> AttemptOutcome {
         do {
             let outcome = try await registry.commitResult(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
                                                           jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
             kassa.advance(to: document.fiscalDocumentNumber)
-            if outcome != .recorded && outcome != .alreadyRecorded {
-                logger.critical("a second document for a recorded job", metadata: ["fiscal_document_number": "\(document.fiscalDocumentNumber)", "outcome": "\(outcome)"])
-            }
-            return .durable
+            guard case .duplicate(let existing) = outcome else { return .durable }
+            // Only a receipt resent while in doubt (resend-and-annul) gets here: both kassas
+            // made a document. The one recorded first stands; this one is annulled by a refund.
+            logger.warning("a second document for a recorded job: annulling it", metadata: [
+                "fn": "\(document.fnSerial)", "fiscal_document_number": "\(document.fiscalDocumentNumber)",
+                "recorded_fn": "\(existing.fnSerial)", "recorded_fiscal_document_number": "\(existing.fiscalDocumentNumber)",
+            ])
+            return try await annul(document, job: uuid, body: body, on: kassa)
         } catch RegistryError.fenced {
             return .leaseLost(inDoubt: true)
         } catch {
@@ -131,17 +141,36 @@ struct Fiscalization: Sendable {
         }
     }
 
+    /// Puts the duplicate on record with its refund job (the intent goes in the same transaction).
+    private func annul(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa) async throws -> AttemptOutcome {
+        var job = body
+        if job == nil, let text = try await registry.jobBody(uuid: uuid) {
+            job = try ReceiptJob.decode(Array(text.utf8))
+        }
+        guard let job else { throw RegistryError.notFound("the body of job \(uuid), needed to annul its duplicate") }
+        let refund = job.annulment(fnSerial: document.fnSerial, fiscalDocumentNumber: document.fiscalDocumentNumber, at: Date())
+        let record = AnnulmentRecord(jobUUID: uuid, kassaID: kassa.id, fnSerial: document.fnSerial,
+                                     fiscalDocumentNumber: document.fiscalDocumentNumber,
+                                     fiscalDocumentAttribute: Int64(document.fiscalDocumentAttribute),
+                                     totalKopecks: document.total ?? 0, annulJobUUID: refund.uuid)
+        try await registry.recordDuplicate(record, epoch: kassa.epoch, tenantID: job.tenantID, groupCode: job.groupCode,
+                                           annulExternalID: refund.externalID, annulOperation: refund.operation.rawValue,
+                                           annulBody: String(decoding: try refund.encoded(), as: UTF8.self))
+        return .duplicate(annul: refund)
+    }
+
     /// Reads the FN archive after the intent's document number: a document carrying the job id
     /// is recorded; none means the job never reached the FN and is released.
-    func reconcile(_ intent: PendingIntent, on kassa: LeasedKassa) async throws -> ReconcileOutcome {
+    func reconcile(_ intent: PendingIntent, body: ReceiptJob?, on kassa: LeasedKassa) async throws -> ReconcileOutcome {
         let client = try await kassa.session.connected()
         var after = intent.lastDocumentNumber
         var last = after
         while true {
             let page = try await client.archive(after: after, limit: 1000)
             if let document = page.documents.first(where: { $0.jobID == intent.jobUUID.uuidString.lowercased() }) {
-                switch await record(document, job: intent.jobUUID, on: kassa, logger: logger) {
+                switch await record(document, job: intent.jobUUID, body: body, on: kassa, logger: logger) {
                 case .durable: return .recorded
+                case .duplicate(let annul): return .duplicate(annul: annul)
                 case .leaseLost: throw RegistryError.fenced("lease lost while recording a reconciled document")
                 default: throw RegistryError.connection("could not record the reconciled document")
                 }
@@ -184,6 +213,7 @@ extension SellRequest {
             payments: r.payments.map { WirePayment(type: $0.type, sum: $0.sum) },
             total: r.total
         )
+        annuls = job.annuls?.uuidString.lowercased()
     }
 }
 

@@ -9,7 +9,9 @@ import Registry
 actor TenantDesk {
     struct Queued: Sendable {
         var job: ReceiptJob
-        var offset: Int64
+        /// The Kafka offset to commit once the job is durable; nil for refunds the desk issued
+        /// itself (their durability is the annulment row in the registry).
+        var offset: Int64?
         var failedOn: [KassaCandidate] = []
     }
 
@@ -44,6 +46,13 @@ actor TenantDesk {
     private var unleased: [KassaRecord] = []
     private var stopped = false
     private var defaultSNO = "osn"
+    private var policy = TenantPolicy.default
+    /// When each known job's deadline started counting (acceptance, or its last resend).
+    private var deadlineStart: [UUID: Date] = [:]
+    /// Jobs flagged late in the registry already.
+    private var flaggedLate: Set<UUID> = []
+    /// Jobs resent to another kassa while in doubt (resend-and-annul) → the kassa they are in doubt on.
+    private var resentFromDoubt: [UUID: Int64] = [:]
 
     init(tenantID: Int64, groupCode: String, partition: Int32, registry: Registry, configuration: DispatcherConfiguration,
          group: any EventLoopGroup, logger: Logger, onDurable: @escaping @Sendable (Int32, Int64) -> Void) {
@@ -64,12 +73,34 @@ actor TenantDesk {
     /// kassa is used: a job in doubt blocks only its kassa.
     func start() async {
         do {
-            defaultSNO = try await registry.tenant(id: tenantID)?.sno.first ?? "osn"
+            if let tenant = try await registry.tenant(id: tenantID) {
+                defaultSNO = tenant.sno.first ?? "osn"
+                policy = tenant.policy
+            }
             unleased = try await registry.kassas(tenantID: tenantID).filter { $0.state == .active }
         } catch {
             logger.error("could not load kassas", metadata: ["error": "\(error)"])
         }
         await acquireLeases()
+        // Refunds for duplicates a previous owner put on record but did not get to fiscalize.
+        do {
+            for (annulment, body) in try await registry.pendingAnnulments(tenantID: tenantID) {
+                do {
+                    enqueueRefund(try ReceiptJob.decode(Array(body.utf8)))
+                } catch {
+                    logger.error("undecodable refund job", metadata: ["job": "\(annulment.annulJobUUID)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            logger.warning("could not load pending annulments", metadata: ["error": "\(error)"])
+        }
+        let sweepEvery = min(Duration.seconds(1), policy.deadline / 10)
+        Task { [weak self] in
+            while let self, await !self.isStopped {
+                try? await Task.sleep(for: sweepEvery)
+                await self.sweepDeadlines()
+            }
+        }
     }
 
     /// Tries to lease every kassa not yet leased; those held by another dispatcher are retried later.
@@ -116,7 +147,8 @@ actor TenantDesk {
     var hasUnleased: Bool { !unleased.isEmpty }
 
     /// A job from the topic. Duplicates of a job queued, running or in doubt here wait for it.
-    func submit(_ job: ReceiptJob, offset: Int64) {
+    /// - Parameter since: when its deadline started counting (acceptance, or its last resend).
+    func submit(_ job: ReceiptJob, offset: Int64, since: Date) {
         if known.contains(job.uuid) {
             waiting[job.uuid, default: []].append(offset)
             if bodies[job.uuid] == nil { bodies[job.uuid] = job }
@@ -124,7 +156,65 @@ actor TenantDesk {
         }
         known.insert(job.uuid)
         bodies[job.uuid] = job
+        deadlineStart[job.uuid] = since
         queue.append(Queued(job: job, offset: offset))
+        pump()
+    }
+
+    /// A refund that annuls a duplicate document: it runs like any receipt, without an offset.
+    private func enqueueRefund(_ refund: ReceiptJob) {
+        guard !known.contains(refund.uuid) else { return }
+        known.insert(refund.uuid)
+        bodies[refund.uuid] = refund
+        queue.append(Queued(job: refund, offset: nil))
+        logger.info("annulling a duplicate document", metadata: ["refund": "\(refund.uuid)", "job": "\(refund.annuls.map { "\($0)" } ?? "-")"])
+        pump()
+    }
+
+    // MARK: Deadlines
+
+    /// Flags jobs past the tenant's deadline as late, or fails those still queued when the
+    /// tenant chose `fail` (never one that may be in a kassa: running or in doubt).
+    private func sweepDeadlines() {
+        guard !stopped else { return }
+        let now = Date()
+        let limit = Double(policy.deadline.components.seconds) + Double(policy.deadline.components.attoseconds) * 1e-18
+        func late(_ uuid: UUID) -> Bool {
+            deadlineStart[uuid].map { now.timeIntervalSince($0) > limit } ?? false
+        }
+        if policy.deadlineAction == .fail {
+            let expired = queue.filter { $0.job.annuls == nil && late($0.job.uuid) }
+            if !expired.isEmpty {
+                let ids = Set(expired.map(\.job.uuid))
+                queue.removeAll { ids.contains($0.job.uuid) }
+                for item in expired { expire(item) }
+            }
+        }
+        for uuid in known where !flaggedLate.contains(uuid) && late(uuid) {
+            flaggedLate.insert(uuid)
+            let registry = self.registry
+            Task { _ = try? await registry.markLate(jobUUID: uuid) }
+        }
+    }
+
+    /// Fails a queued job with ATOL's queue timeout; it can be re-sent later.
+    private func expire(_ item: Queued) {
+        let registry = self.registry
+        let uuid = item.job.uuid
+        logger.warning("receipt past the tenant's deadline: failing it", metadata: ["job": "\(uuid)"])
+        Task {
+            do {
+                try await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "timeout",
+                                           text: "Превышено время ожидания чека в очереди")
+                await self.done(uuid, offset: item.offset)
+            } catch {
+                await self.requeue(item)
+            }
+        }
+    }
+
+    private func requeue(_ item: Queued) {
+        queue.insert(item, at: 0)
         pump()
     }
 
@@ -169,20 +259,31 @@ actor TenantDesk {
         case .durable:
             free(kassa)
             done(item.job.uuid, offset: item.offset)
+        case .duplicate(let refund):
+            free(kassa)
+            done(item.job.uuid, offset: item.offset)
+            enqueueRefund(refund)
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
             free(kassa, rest: true)
             retry(item, failedOn: kassa)
         case .inDoubt:
             if holds(kassa) { slots[kassa.id]?.inDoubt = item.job.uuid }
-            waiting[item.job.uuid, default: []].append(item.offset)
+            if let offset = item.offset { waiting[item.job.uuid, default: []].append(offset) }
             scheduleReconcile(item.job.uuid, on: kassa, lastDocumentNumber: kassa.lastDocumentNumber)
+            if case .resendAndAnnul(let after) = policy.inDoubt, item.job.annuls == nil {
+                let uuid = item.job.uuid
+                Task {
+                    try? await Task.sleep(for: after)
+                    await self.resendInDoubt(uuid, from: kassa)
+                }
+            }
         case .leaseLost(let inDoubt):
             if holds(kassa) { slots[kassa.id] = nil }
             if inDoubt {
                 // The new owner reconciles the intent; this offset stays uncommitted until the
                 // partition moves or the job is redelivered.
-                waiting[item.job.uuid, default: []].append(item.offset)
+                if let offset = item.offset { waiting[item.job.uuid, default: []].append(offset) }
             } else {
                 retry(item, failedOn: kassa)
             }
@@ -226,11 +327,29 @@ actor TenantDesk {
         }
     }
 
-    private func done(_ uuid: UUID, offset: Int64) {
+    private func done(_ uuid: UUID, offset: Int64?) {
         known.remove(uuid)
         bodies[uuid] = nil
-        onDurable(partition, offset)
+        deadlineStart[uuid] = nil
+        flaggedLate.remove(uuid)
+        if let offset { onDurable(partition, offset) }
         for other in waiting.removeValue(forKey: uuid) ?? [] { onDurable(partition, other) }
+    }
+
+    // MARK: In doubt
+
+    /// Resend-and-annul: the job has been in doubt on `kassa` for the tenant's time; send it to
+    /// another kassa now. The first kassa stays blocked until its archive is read; if it made the
+    /// document too, the later of the two is annulled by a refund.
+    private func resendInDoubt(_ uuid: UUID, from kassa: LeasedKassa) {
+        guard !stopped, holds(kassa), slots[kassa.id]?.inDoubt == uuid, resentFromDoubt[uuid] == nil, let job = bodies[uuid] else { return }
+        resentFromDoubt[uuid] = kassa.id
+        var offsets = waiting.removeValue(forKey: uuid) ?? []
+        let first = offsets.isEmpty ? nil : offsets.removeFirst()
+        if !offsets.isEmpty { waiting[uuid] = offsets }
+        logger.warning("receipt in doubt too long: resending it to another kassa (resend-and-annul)", metadata: ["job": "\(uuid)", "kassa": "\(kassa.id)"])
+        queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase]), at: 0)
+        pump()
     }
 
     private func scheduleReconcile(_ uuid: UUID, on kassa: LeasedKassa, lastDocumentNumber: Int64) {
@@ -245,7 +364,7 @@ actor TenantDesk {
             var delay = Duration.milliseconds(200)
             while !Task.isCancelled {
                 do {
-                    let outcome = try await fiscalization.reconcile(intent, on: kassa)
+                    let outcome = try await fiscalization.reconcile(intent, body: await self.body(of: intent.jobUUID), on: kassa)
                     logger.info("reconciled", metadata: ["job": "\(intent.jobUUID)", "kassa": "\(kassa.id)", "outcome": "\(outcome)"])
                     await self.reconciled(intent.jobUUID, on: kassa, outcome: outcome)
                     return
@@ -265,10 +384,33 @@ actor TenantDesk {
 
     private var isStopped: Bool { stopped }
 
+    private func body(of uuid: UUID) -> ReceiptJob? { bodies[uuid] }
+
     private func reconciled(_ uuid: UUID, on kassa: LeasedKassa, outcome: ReconcileOutcome) {
         if holds(kassa) { slots[kassa.id]?.inDoubt = nil }
         free(kassa)
+        if resentFromDoubt.removeValue(forKey: uuid) != nil {
+            // The resent copy owns the job's offsets. If this kassa's document is the job's
+            // result, a copy not started yet need not run; one running will find the result
+            // on its commit and annul its own document.
+            switch outcome {
+            case .recorded:
+                if let index = queue.firstIndex(where: { $0.job.uuid == uuid }) {
+                    let copy = queue.remove(at: index)
+                    done(uuid, offset: copy.offset)
+                }
+            case .duplicate(let refund):
+                enqueueRefund(refund)
+            case .absent:
+                break
+            }
+            pump()
+            return
+        }
         switch outcome {
+        case .duplicate(let refund):
+            enqueueRefund(refund)
+            fallthrough
         case .recorded:
             let offsets = waiting.removeValue(forKey: uuid) ?? []
             known.remove(uuid)
@@ -278,7 +420,10 @@ actor TenantDesk {
             // Free to go anywhere: requeue from the first waiting offset (if this job is still
             // ours; after a takeover it comes back by redelivery instead).
             var offsets = waiting.removeValue(forKey: uuid) ?? []
-            if offsets.isEmpty || bodies[uuid] == nil {
+            if let refund = bodies[uuid], refund.annuls != nil {
+                // A refund of ours (no offset): run it again elsewhere.
+                queue.insert(Queued(job: refund, offset: nil, failedOn: [kassa.candidateBase]), at: 0)
+            } else if offsets.isEmpty || bodies[uuid] == nil {
                 // A previous owner's intent whose job has not been redelivered here yet: it will
                 // be, since its offset was never committed, and then runs normally.
                 known.remove(uuid)

@@ -68,11 +68,20 @@ enum ATOLResponse {
         ])
     }
 
-    /// ATOL's `warnings` object (key → text), or null: a job flagged late gets `deadline`.
+    /// ATOL's `warnings` object (key → text), or null: a job flagged late gets `deadline`; a
+    /// done job whose duplicate documents were annulled gets `annulled`.
     static func warnings(_ r: JobReport) -> JSONValue {
-        guard r.status == .wait, let lateSince = r.lateSince else { return .null }
-        return ["deadline": .string("past the tenant's deadline since \(ATOLTimestamp.format(lateSince)) (Moscow time) and still queued; "
-                                    + "it will be fiscalized at most once, do not resend")]
+        var warnings: [String: JSONValue] = [:]
+        if r.status == .wait, let lateSince = r.lateSince {
+            warnings["deadline"] = .string("past the tenant's deadline since \(ATOLTimestamp.format(lateSince)) (Moscow time) and still queued; "
+                                           + "it will be fiscalized at most once, do not resend")
+        }
+        if r.status == .done, !r.annulled.isEmpty {
+            let list = r.annulled.map { "FN \($0.fnNumber) FD \($0.fiscalDocumentNumber)" + ($0.refunded ? " (refunded)" : " (refund pending)") }
+            warnings["annulled"] = .string("the receipt was also fiscalized as " + list.joined(separator: ", ")
+                                           + "; annulled by a refund receipt, so the payload is the one effective sale")
+        }
+        return warnings.isEmpty ? .null : .object(warnings)
     }
 
     /// The answer to a resend: `{"resent": [uuids], "count": n, "not_resent": [{"uuid","reason"}], "timestamp"}`.

@@ -29,6 +29,23 @@ public struct JobReport: Sendable, Equatable {
     /// When a job still queued was flagged as past its tenant's deadline (the report then
     /// carries a warning); nil otherwise.
     public var lateSince: Date?
+    /// Duplicate documents of this receipt annulled by refunds (resend-and-annul): the shop has
+    /// exactly one effective sale, the one in `payload`.
+    public var annulled: [AnnulledDuplicate] = []
+
+    /// A second document made for the receipt and the refund that cancels it.
+    public struct AnnulledDuplicate: Sendable, Equatable {
+        public var fnNumber: String
+        public var fiscalDocumentNumber: Int64
+        /// False while the refund is still to be fiscalized.
+        public var refunded: Bool
+
+        public init(fnNumber: String, fiscalDocumentNumber: Int64, refunded: Bool) {
+            self.fnNumber = fnNumber
+            self.fiscalDocumentNumber = fiscalDocumentNumber
+            self.refunded = refunded
+        }
+    }
 
     public init(uuid: UUID, groupCode: String, externalID: String, status: Status, callbackURL: String? = nil,
                 payload: FiscalPayload? = nil, error: ATOLError? = nil, deviceCode: String? = nil, lateSince: Date? = nil) {

@@ -26,6 +26,9 @@ public struct RegistryReads: IngressRegistry {
                 total: result.totalKopecks, fnNumber: result.fnSerial, ecrRegistrationNumber: result.registrationNumber,
                 fiscalDocumentNumber: result.fiscalDocumentNumber, fiscalDocumentAttribute: result.fiscalDocumentAttribute)
             report.deviceCode = result.kassaID.map { "kassa-\($0)" }
+            report.annulled = try await registry.annulments(jobUUID: job.uuid).map {
+                .init(fnNumber: $0.fnSerial, fiscalDocumentNumber: $0.fiscalDocumentNumber, refunded: $0.annulledAt != nil)
+            }
         }
         if report.status == .wait { report.lateSince = job.lateAt }
         if report.status == .fail, let code = job.errorCode {

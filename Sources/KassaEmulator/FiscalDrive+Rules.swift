@@ -127,6 +127,7 @@ extension FiscalDrive {
             registrationNumber: registration.registrationNumber, jobID: receipt.jobID, operation: receipt.operation,
             total: receipt.total, inn: receipt.inn, paymentAddress: receipt.paymentAddress, sno: receipt.sno,
             client: receipt.client, items: receipt.items, payments: receipt.payments)
+        document.annuls = receipt.annuls
         sign(&document)
         apply(document, at: now)
         documents.append(document)

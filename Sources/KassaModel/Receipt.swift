@@ -6,6 +6,16 @@ public enum Operation: String, Sendable, Codable, CaseIterable {
     case sellRefund = "sell_refund"
     case buy
     case buyRefund = "buy_refund"
+
+    /// The operation that cancels this one (a refund of a sale, a sale of a refund...).
+    public var inverse: Operation {
+        switch self {
+        case .sell: .sellRefund
+        case .sellRefund: .sell
+        case .buy: .buyRefund
+        case .buyRefund: .buy
+        }
+    }
 }
 
 /// Tax systems (sno, tag 1055).

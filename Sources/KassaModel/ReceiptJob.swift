@@ -13,6 +13,9 @@ public struct ReceiptJob: Sendable, Codable, Equatable {
     public var timestamp: Date
     public var callbackURL: String?
     public var receipt: Receipt
+    /// Set on a refund the dispatcher issues to annul a duplicate document of that job
+    /// (resend-and-annul); nil on the shops' own receipts.
+    public var annuls: UUID?
 
     public init(uuid: UUID, groupCode: String, tenantID: Int64, operation: Operation, externalID: String,
                 acceptedAt: Date, timestamp: Date, callbackURL: String?, receipt: Receipt) {
@@ -25,6 +28,18 @@ public struct ReceiptJob: Sendable, Codable, Equatable {
         self.timestamp = timestamp
         self.callbackURL = callbackURL
         self.receipt = receipt
+    }
+
+    /// The refund that annuls a duplicate document of this job on FN `fnSerial` (document
+    /// `fiscalDocumentNumber`): the same receipt with the inverse operation, under a uuid derived
+    /// from the duplicate, so however often it is prepared it is one job.
+    public func annulment(fnSerial: String, fiscalDocumentNumber: Int64, at now: Date) -> ReceiptJob {
+        let externalID = "annul:\(uuid.uuidString.lowercased()):\(fnSerial):\(fiscalDocumentNumber)"
+        var refund = ReceiptJob(uuid: JobID.derive(groupCode: groupCode, externalID: externalID), groupCode: groupCode, tenantID: tenantID,
+                                operation: operation.inverse, externalID: externalID, acceptedAt: now, timestamp: now, callbackURL: nil,
+                                receipt: receipt)
+        refund.annuls = uuid
+        return refund
     }
 
     /// The wire form on the job topic (JSON, dates as milliseconds since 1970).

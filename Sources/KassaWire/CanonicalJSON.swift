@@ -86,6 +86,7 @@ extension FiscalDocument {
         ]
         if let fiscalReceiptNumber { members["fiscal_receipt_number"] = .integer(fiscalReceiptNumber) }
         if let jobID { members["job_id"] = .string(jobID) }
+        if let annuls { members["annuls"] = .string(annuls) }
         if let operation { members["operation"] = .string(operation.rawValue) }
         if let total { members["total"] = .integer(total) }
         if let inn { members["inn"] = .string(inn) }

@@ -33,6 +33,8 @@ public struct FiscalDocument: Sendable, Codable, Equatable {
     public var payments: [WirePayment]?
     /// Receipts made in the shift (close_shift only).
     public var receiptsInShift: Int64?
+    /// A refund made to annul a duplicate: the job whose duplicate it cancels.
+    public var annuls: String?
 
     public init(
         kind: Kind, fiscalDocumentNumber: Int64, fiscalDocumentAttribute: UInt32 = 0,
@@ -62,7 +64,7 @@ public struct FiscalDocument: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, datetime, operation, total, inn, sno, client, items, payments
+        case kind, datetime, operation, total, inn, sno, client, items, payments, annuls
         case fiscalDocumentNumber = "fiscal_document_number"
         case fiscalDocumentAttribute = "fiscal_document_attribute"
         case fiscalReceiptNumber = "fiscal_receipt_number"

@@ -25,6 +25,9 @@ public struct SellRequest: Sendable, Codable, Equatable {
     public var payments: [WirePayment]
     /// Kopecks; equals Σ item sums and Σ payments.
     public var total: Int64
+    /// The job whose duplicate document this refund annuls (resend-and-annul); stored in the
+    /// document so the archive itself says what the refund cancels.
+    public var annuls: String?
 
     public init(
         jobID: String, operation: WireOperation = .sell, inn: String, paymentAddress: String, sno: String,
@@ -52,7 +55,7 @@ public struct SellRequest: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case operation, inn, sno, client, items, payments, total
+        case operation, inn, sno, client, items, payments, total, annuls
         case jobID = "job_id"
         case paymentAddress = "payment_address"
     }

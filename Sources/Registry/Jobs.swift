@@ -139,9 +139,9 @@ public enum CommitOutcome: Sendable, Equatable {
     /// This very document was already on record for the job (a retried commit); nothing new.
     case alreadyRecorded
     /// A DIFFERENT document is on record for the job: the receipt was fiscalized twice. The new
-    /// document is not recorded (the job keeps `existing`); the intent is dropped and the
-    /// document number advanced, since the kassa did issue it. The caller must annul the
-    /// duplicate (refund receipt) and report it.
+    /// document is not recorded (the job keeps `existing`) and the document number is advanced,
+    /// since the kassa did issue it; the intent STAYS, so the kassa is not used (and the
+    /// duplicate not forgotten) until `recordDuplicate` has put the annulment on record.
     case duplicate(existing: FiscalResultRecord)
 }
 
@@ -281,9 +281,17 @@ extension Registry {
                                         error_code = NULL, error_type = NULL, error_text = NULL
                         WHERE uuid = $1::uuid AND EXISTS (SELECT 1 FROM inserted)
                         RETURNING uuid
+                    ), annulled AS (
+                        UPDATE annulments SET annulled_at = now()
+                        WHERE annul_job_uuid = $1::uuid AND annulled_at IS NULL AND EXISTS (SELECT 1 FROM inserted)
+                        RETURNING annul_job_uuid
                     ), cleared AS (
+                        -- A duplicate keeps its intent until recordDuplicate (see CommitOutcome).
                         DELETE FROM intents
                         WHERE kassa_id = $2::bigint AND job_uuid = $1::uuid AND EXISTS (SELECT 1 FROM fence)
+                          AND (EXISTS (SELECT 1 FROM inserted)
+                               OR EXISTS (SELECT 1 FROM results WHERE job_uuid = $1::uuid AND fn_serial = $5
+                                          AND fiscal_document_number = $4::bigint))
                         RETURNING kassa_id
                     )
                     SELECT (SELECT count(*) FROM fence) AS fence_held,

@@ -143,6 +143,29 @@ extension Registry {
             // Listing a tenant's failed jobs for a resend.
             "CREATE INDEX jobs_failed_idx ON jobs (tenant_id, accepted_at) WHERE status = 'fail'",
         ]),
+        Migration(version: 3, name: "annulments of duplicate documents", statements: [
+            // A second document for a recorded job (resend-and-annul: the first kassa turned out
+            // to have fiscalized it after all) and the refund job that cancels it. One row per
+            // FN document; `annulled_at` is set when the refund's own result is committed.
+            """
+            CREATE TABLE annulments (
+                job_uuid                  uuid NOT NULL REFERENCES jobs (uuid),
+                kassa_id                  bigint NOT NULL REFERENCES kassas (id),
+                fn_serial                 text NOT NULL,
+                fiscal_document_number    bigint NOT NULL,
+                fiscal_document_attribute bigint NOT NULL,
+                total_kopecks             bigint NOT NULL,
+                annul_job_uuid            uuid NOT NULL UNIQUE REFERENCES jobs (uuid),
+                created_at                timestamptz NOT NULL DEFAULT now(),
+                annulled_at               timestamptz,
+                PRIMARY KEY (fn_serial, fiscal_document_number)
+            )
+            """,
+            "CREATE INDEX annulments_job_idx ON annulments (job_uuid)",
+            "CREATE INDEX annulments_pending_idx ON annulments (kassa_id) WHERE annulled_at IS NULL",
+            // The job a refund annuls (NULL for the shops' own receipts).
+            "ALTER TABLE jobs ADD COLUMN annuls uuid REFERENCES jobs (uuid)",
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under

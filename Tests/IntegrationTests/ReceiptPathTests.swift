@@ -202,7 +202,7 @@ import Testing
 
         // Bring the ingress back (cluster/up starts only what is missing) and check every ack.
         let status = try TestCluster.run(cluster.root.appendingPathComponent("cluster/up").path, environment: [
-            "KASSA_CLUSTER_DIR": cluster.directory.path, "KASSA_PORT_OFFSET": "\(TestCluster.portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
+            "KASSA_CLUSTER_DIR": cluster.directory.path, "KASSA_PORT_OFFSET": "\(TestCluster.shared.portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
         ])
         #expect(status == 0)
         let freshToken = try await api.token(tenant)

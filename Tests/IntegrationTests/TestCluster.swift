@@ -3,12 +3,16 @@ import Foundation
 import KassaModel
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// A real cluster (PostgreSQL, Tansu, the emulator, an ingress, two dispatchers) started once per
 /// test process through cluster/up, in its own folder and on its own ports, and stopped at exit.
 actor TestCluster {
-    static let shared = TestCluster()
+    static let shared = TestCluster(portOffset: 1000)
+    /// The chaos drills' own cluster: drills kill and pause processes and run debug flags that
+    /// break the protocol on purpose, which must not touch the other tests' receipts.
+    static let drills = TestCluster(portOffset: 5000)
 
     struct Tenant: Decodable, Sendable {
         let groupCode: String
@@ -32,7 +36,11 @@ actor TestCluster {
     }
 
     private var info: Info?
-    static let portOffset = 1000
+    let portOffset: Int
+
+    init(portOffset: Int) {
+        self.portOffset = portOffset
+    }
 
     static var root: URL {
         if let env = ProcessInfo.processInfo.environment["KASSA_ROOT"] { return URL(fileURLWithPath: env) }
@@ -43,18 +51,20 @@ actor TestCluster {
     func start() throws -> Info {
         if let info { return info }
         let root = Self.root
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kassa-it-\(getpid())")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kassa-it-\(getpid())-\(portOffset)")
         try? FileManager.default.removeItem(at: directory)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        clusterDirectoryForCleanup = directory.path
-        atexit { stopTestCluster() }
+        clustersForCleanup.withLock { clusters in
+            if clusters.isEmpty { atexit { stopTestClusters() } }
+            clusters.append((directory.path, portOffset))
+        }
         let status = try Self.run(root.appendingPathComponent("cluster/up").path, environment: [
-            "KASSA_CLUSTER_DIR": directory.path, "KASSA_PORT_OFFSET": "\(Self.portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
+            "KASSA_CLUSTER_DIR": directory.path, "KASSA_PORT_OFFSET": "\(portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
         ])
         guard status == 0 else { throw ClusterError(text: "cluster/up exited with \(status); logs in \(directory.path)/logs") }
         let tenantsData = try Data(contentsOf: directory.appendingPathComponent("tenants.json"))
         let tenants = try JSONDecoder().decode([Tenant].self, from: tenantsData)
-        let ingress = "http://127.0.0.1:\(18080 + Self.portOffset)"
+        let ingress = "http://127.0.0.1:\(18080 + portOffset)"
         let info = Info(root: root, directory: directory, baseURL: ingress + "/possystem/v4", ingressURL: ingress,
                         fnDirectory: directory.appendingPathComponent("fn"), tenants: tenants)
         self.info = info
@@ -81,14 +91,16 @@ actor TestCluster {
     }
 }
 
-nonisolated(unsafe) private var clusterDirectoryForCleanup: String?
+/// The clusters started by this test process: (folder, port offset).
+private let clustersForCleanup = Mutex<[(String, Int)]>([])
 
-/// Stops the test cluster when the test process exits (Swift Testing has no global teardown).
-private func stopTestCluster() {
-    guard let directory = clusterDirectoryForCleanup else { return }
-    _ = try? TestCluster.run(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
-        "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(TestCluster.portOffset)",
-    ])
+/// Stops the test clusters when the test process exits (Swift Testing has no global teardown).
+private func stopTestClusters() {
+    for (directory, offset) in clustersForCleanup.withLock({ $0 }) {
+        _ = try? TestCluster.run(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
+            "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(offset)",
+        ])
+    }
 }
 
 /// A small ATOL API client for the tests.
