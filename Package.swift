@@ -129,7 +129,7 @@ let package = Package(
             name: "kassa",
             dependencies: [
                 "KassaModel", "Kafka", "Registry", "KassaWire", "KassaEmulator",
-                "Ingress", "Dispatcher", "Load",
+                "Ingress", "Dispatcher", "Load", "Chaos",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -72,6 +72,12 @@ public struct Drill: Sendable, Codable, Equatable {
         public var duplicated: Int
         /// Receipts allowed to be still waiting at the end (e.g. behind a kassa that never comes back).
         public var maxInFlight: Int?
+        /// Receipts allowed to end failed (with a reason); 0 by default: faults of ours must not
+        /// fail a shop's receipt.
+        public var maxFailed: Int?
+        /// Duplicate documents allowed to have been annulled by refunds (resend-and-annul); 0 by
+        /// default: under `wait` a second document is a protocol failure even when annulled.
+        public var maxAnnulled: Int?
         /// Throughput back to 90% of the steady state within this many seconds of each fault's end.
         public var recoverWithinS: Double?
         /// Set on a drill that breaks the protocol on purpose: the checker must find violations.
@@ -181,6 +187,8 @@ extension Drill.ExpectedOutcome {
     enum CodingKeys: String, CodingKey {
         case lost, duplicated
         case maxInFlight = "max_in_flight"
+        case maxAnnulled = "max_annulled"
+        case maxFailed = "max_failed"
         case recoverWithinS = "recover_within_s"
         case checkerMustFail = "checker_must_fail"
     }

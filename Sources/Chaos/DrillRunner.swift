@@ -10,6 +10,7 @@ import Synchronization
 public protocol GroundTruthChecking: Sendable {
     /// Last fiscal document number of every FN now, so the check can ignore older documents.
     func baseline(fnDirectory: String) throws -> [String: Int64]
+    /// Runs the check; the figures for the report.
     func check(fnDirectory: String, baseline: [String: Int64], acknowledgedLog: String, apiURL: String,
                credentialsPath: String) async throws -> GroundTruthFigures
 }

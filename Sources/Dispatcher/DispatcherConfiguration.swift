@@ -17,8 +17,10 @@ public struct DispatcherConfiguration: Sendable {
     public var connectTimeout: Duration = .seconds(2)
     /// How long a kassa that failed (could not connect, refused for a reason of its own) rests.
     public var kassaRestInterval: Duration = .seconds(5)
-    /// How many kassas a receipt may be moved across before it fails.
-    public var maxAttempts: Int = 5
+    /// How many of a receipt's last failed kassas its next try avoids (with their assemblies,
+    /// racks and sites). Older failures are forgotten, so a receipt outlives an outage of every
+    /// kassa (an emulator restart) by waiting instead of failing.
+    public var rememberedFailures: Int = 3
     /// DEBUG ONLY: treat a receipt in doubt as never made and send it elsewhere at once, without
     /// reading the FN archive. This breaks exactly-once on purpose; it exists so a drill can show
     /// that the ground-truth checker catches the duplicates.

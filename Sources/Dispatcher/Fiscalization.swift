@@ -16,6 +16,12 @@ enum AttemptOutcome: Sendable {
     /// The kassa may or may not have made the document; the kassa is blocked until the intent
     /// is reconciled from its FN archive.
     case inDoubt(reason: String)
+    /// Nothing was sent: the job is already done or failed (another dispatcher had it before a
+    /// rebalance).
+    case finishedElsewhere
+    /// Nothing was sent: another kassa holds an intent for the job, so it may be in that FN.
+    /// The job waits until that intent is reconciled.
+    case inDoubtElsewhere(kassaID: Int64)
     /// Our lease on the kassa is gone (taken over): stop using it. If the kassa answered, the
     /// intent stays for the new owner to reconcile.
     case leaseLost(inDoubt: Bool)
@@ -44,11 +50,17 @@ struct Fiscalization: Sendable {
     let configuration: DispatcherConfiguration
     let logger: Logger
 
-    func attempt(_ job: ReceiptJob, on kassa: LeasedKassa) async -> AttemptOutcome {
+    /// - Parameter resend: resend-and-annul is sending a job in doubt on another kassa here.
+    func attempt(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool = false) async -> AttemptOutcome {
         let logger = self.logger.with(job: job.uuid, kassa: kassa.id)
         // 1. The intent, fenced by our epoch: from here on the job may be in the kassa.
         do {
-            try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch, lastDocumentNumber: kassa.lastDocumentNumber)
+            switch try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch,
+                                                  lastDocumentNumber: kassa.lastDocumentNumber, allowElsewhere: resend) {
+            case .written: break
+            case .jobFinished: return .finishedElsewhere
+            case .inDoubtElsewhere(let other): return .inDoubtElsewhere(kassaID: other)
+            }
         } catch RegistryError.fenced {
             return .leaseLost(inDoubt: false)
         } catch {

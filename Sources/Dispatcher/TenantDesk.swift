@@ -13,6 +13,11 @@ actor TenantDesk {
         /// itself (their durability is the annulment row in the registry).
         var offset: Int64?
         var failedOn: [KassaCandidate] = []
+        /// Resent while in doubt on another kassa (resend-and-annul).
+        var resend = false
+        /// Was found in doubt on a kassa of a previous owner: it may be in that FN, so the
+        /// deadline never fails it.
+        var mayBeFiscalized = false
     }
 
     private struct Slot {
@@ -53,6 +58,9 @@ actor TenantDesk {
     private var flaggedLate: Set<UUID> = []
     /// Jobs resent to another kassa while in doubt (resend-and-annul) → the kassa they are in doubt on.
     private var resentFromDoubt: [UUID: Int64] = [:]
+    /// Jobs in doubt on a kassa this desk does not hold (a previous owner's intent): they wait
+    /// for that intent to be reconciled and are tried again on every sweep.
+    private var parked: [UUID: Queued] = [:]
 
     init(tenantID: Int64, groupCode: String, partition: Int32, registry: Registry, configuration: DispatcherConfiguration,
          group: any EventLoopGroup, logger: Logger, onDurable: @escaping @Sendable (Int32, Int64) -> Void) {
@@ -183,12 +191,18 @@ actor TenantDesk {
             deadlineStart[uuid].map { now.timeIntervalSince($0) > limit } ?? false
         }
         if policy.deadlineAction == .fail {
-            let expired = queue.filter { $0.job.annuls == nil && late($0.job.uuid) }
+            let expired = queue.filter { $0.job.annuls == nil && !$0.resend && !$0.mayBeFiscalized && late($0.job.uuid) }
             if !expired.isEmpty {
                 let ids = Set(expired.map(\.job.uuid))
                 queue.removeAll { ids.contains($0.job.uuid) }
                 for item in expired { expire(item) }
             }
+        }
+        // Parked jobs try again: writing the intent tells whether the other kassa is reconciled.
+        if !parked.isEmpty {
+            queue.append(contentsOf: parked.values)
+            parked.removeAll()
+            pump()
         }
         for uuid in known where !flaggedLate.contains(uuid) && late(uuid) {
             flaggedLate.insert(uuid)
@@ -248,7 +262,7 @@ actor TenantDesk {
             let kassa = slot.kassa
             let fiscalization = self.fiscalization
             Task {
-                let outcome = await fiscalization.attempt(head.job, on: kassa)
+                let outcome = await fiscalization.attempt(head.job, on: kassa, resend: head.resend)
                 await self.finished(head, on: kassa, outcome: outcome)
             }
         }
@@ -263,6 +277,15 @@ actor TenantDesk {
             free(kassa)
             done(item.job.uuid, offset: item.offset)
             enqueueRefund(refund)
+        case .finishedElsewhere:
+            free(kassa)
+            done(item.job.uuid, offset: item.offset)
+        case .inDoubtElsewhere(let other):
+            free(kassa)
+            logger.info("receipt in doubt on another kassa: waiting for its reconciliation", metadata: ["job": "\(item.job.uuid)", "kassa": "\(other)"])
+            var item = item
+            item.mayBeFiscalized = true
+            parked[item.job.uuid] = item
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
             free(kassa, rest: true)
@@ -291,19 +314,14 @@ actor TenantDesk {
         pump()
     }
 
+    /// Back to the head of the queue, avoiding the kassas it failed on last (and their
+    /// assemblies, racks, sites). A receipt is never failed for want of a kassa: failed kassas
+    /// rest, the receipt waits for one, and the tenant's deadline decides when to give up.
     private func retry(_ item: Queued, failedOn kassa: LeasedKassa) {
         var item = item
         item.failedOn.append(kassa.candidateBase)
-        if item.failedOn.count >= configuration.maxAttempts {
-            let uuid = item.job.uuid
-            let offset = item.offset
-            let registry = self.registry
-            Task {
-                try? await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "system",
-                                            text: "no kassa of the group could fiscalize the receipt after \(item.failedOn.count) attempts; resend it")
-                await self.done(uuid, offset: offset)
-            }
-            return
+        if item.failedOn.count > configuration.rememberedFailures {
+            item.failedOn.removeFirst(item.failedOn.count - configuration.rememberedFailures)
         }
         queue.insert(item, at: 0)
     }
@@ -348,7 +366,7 @@ actor TenantDesk {
         let first = offsets.isEmpty ? nil : offsets.removeFirst()
         if !offsets.isEmpty { waiting[uuid] = offsets }
         logger.warning("receipt in doubt too long: resending it to another kassa (resend-and-annul)", metadata: ["job": "\(uuid)", "kassa": "\(kassa.id)"])
-        queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase]), at: 0)
+        queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase], resend: true), at: 0)
         pump()
     }
 

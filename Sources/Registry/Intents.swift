@@ -25,18 +25,49 @@ public struct IntentRecord: Sendable, Equatable {
     static let columns = "kassa_id, job_uuid, lease_epoch, last_document_number, created_at"
 }
 
+/// What `writeIntent` found.
+public enum IntentOutcome: Sendable, Equatable {
+    /// The intent is on record: the receipt may be sent.
+    case written
+    /// The job is no longer waiting (done or failed, e.g. by a dispatcher that had it before a
+    /// rebalance): there is nothing to send.
+    case jobFinished(JobStatus)
+    /// Another kassa holds an intent for the job: the receipt may be in that FN, so it must not
+    /// be sent anywhere until that intent is reconciled.
+    case inDoubtElsewhere(kassaID: Int64)
+}
+
 extension Registry {
-    /// Writes the intent for `jobUUID` on the kassa, fenced by `epoch`, in one statement.
+    /// Writes the intent for `jobUUID` on the kassa, fenced by `epoch`, unless the job is
+    /// finished or in doubt on another kassa — one transaction that first locks the job's row, so
+    /// two dispatchers (one that just took the job's partition, one that had it) cannot both
+    /// put the same job on two kassas.
     ///
     /// The fence reads the kassa row `FOR SHARE`: a concurrent `acquireLease` (an UPDATE of that
     /// row) waits for this statement, or this statement sees its new epoch; either way the next
     /// owner finds the intent. Writing the same intent again (same job and epoch) succeeds, so a
     /// call that failed with `.connection` can be repeated.
+    /// - Parameter allowElsewhere: resend-and-annul sends a job in doubt to a second kassa on
+    ///   purpose; only then may another kassa hold an intent for it.
     /// - Throws: `.fenced` when the kassa is not at `epoch`; `.conflict` when the kassa has an
-    ///   intent for another job or epoch; `.notFound` for an unknown kassa.
-    public func writeIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64) async throws {
-        let rows = try await withConnection { connection in
-            try connection.query("""
+    ///   intent for another job or epoch; `.notFound` for an unknown kassa or job.
+    @discardableResult
+    public func writeIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64,
+                            allowElsewhere: Bool = false) async throws -> IntentOutcome {
+        let (outcome, rows): (IntentOutcome?, PostgresRows?) = try await transaction { connection in
+            // The row lock orders concurrent intent writers for one job; each later statement
+            // takes a fresh snapshot, so it sees an intent a previous holder of the lock wrote.
+            guard let job = try connection.query("SELECT status FROM jobs WHERE uuid = $1::uuid FOR UPDATE", [jobUUID.uuidString]).first else {
+                throw RegistryError.notFound("job \(jobUUID)")
+            }
+            let status = JobStatus(rawValue: try job.string("status")) ?? .wait
+            if status != .wait { return (.jobFinished(status), nil) }
+            if !allowElsewhere, let other = try connection.query(
+                "SELECT kassa_id FROM intents WHERE job_uuid = $1::uuid AND kassa_id <> $2::bigint LIMIT 1",
+                [jobUUID.uuidString, String(kassaID)]).first {
+                return (.inDoubtElsewhere(kassaID: try other.int64("kassa_id")), nil)
+            }
+            let rows = try connection.query("""
                 WITH fence AS (
                     SELECT id FROM kassas WHERE id = $1::bigint AND lease_epoch = $3::bigint FOR SHARE
                 ), inserted AS (
@@ -51,15 +82,17 @@ extension Registry {
                        i.job_uuid AS held_job, i.lease_epoch AS held_epoch
                 FROM (SELECT 1) AS one LEFT JOIN intents i ON i.kassa_id = $1::bigint
                 """, [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber)])
+            return (nil, rows)
         }
-        guard let row = rows.first else { throw RegistryError.decoding("writeIntent returned no row") }
+        if let outcome { return outcome }
+        guard let row = rows?.first else { throw RegistryError.decoding("writeIntent returned no row") }
         guard try row.int64("fence_held") == 1 else {
             throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
         }
-        if try row.int64("inserted") == 1 { return }
+        if try row.int64("inserted") == 1 { return .written }
         let heldJob = try row.optionalUUID("held_job")
         let heldEpoch = try row.optionalInt64("held_epoch")
-        if heldJob == jobUUID, heldEpoch == epoch { return }  // a repeat of our own write
+        if heldJob == jobUUID, heldEpoch == epoch { return .written }  // a repeat of our own write
         let holder = heldJob.map { "job \($0) at epoch \(heldEpoch.map { String($0) } ?? "?")" } ?? "another job"
         throw RegistryError.conflict("kassa \(kassaID) already has an intent for \(holder)")
     }
