@@ -112,6 +112,17 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The drills' checker: FN archives and the acknowledged log against the reports.
+        .target(
+            name: "GroundTruth",
+            dependencies: [
+                "KassaModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Chaos drills: drill files, fault injection, steady-state judgement, reports.
         .target(
             name: "Chaos",
@@ -147,6 +158,7 @@ let package = Package(
         ),
         .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "KassaModel"], swiftSettings: strict),
         .testTarget(name: "LoadTests", dependencies: ["Load"], swiftSettings: strict),
+        .testTarget(name: "GroundTruthTests", dependencies: ["GroundTruth", "KassaModel", "KassaWire"], swiftSettings: strict),
         .testTarget(name: "ChaosTests", dependencies: ["Chaos", "Load"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
