@@ -159,7 +159,10 @@ public struct DrillRunner: Sendable {
         return serials.sorted()
     }
 
-    /// Restarts the emulator and/or the dispatchers with extra flags (empty: none).
+    /// Restarts the emulator and/or the dispatchers with extra flags (empty: none). Dispatchers
+    /// are killed, not stopped: on Tansu, dispatchers that left their group gracefully and
+    /// rejoined it under load were seen never to be given partitions again, while a member
+    /// killed and restarted rejoins once its old session times out (6 s).
     private func restartWithFlags(_ setup: Drill.ClusterSetup) async throws {
         if let flags = setup.emulatorFlags {
             await cluster.stop("emulator")
@@ -167,9 +170,7 @@ public struct DrillRunner: Sendable {
         }
         if let flags = setup.dispatcherFlags {
             let names = cluster.dispatcherNames()
-            await withTaskGroup(of: Void.self) { tasks in
-                for name in names { tasks.addTask { await cluster.stop(name) } }
-            }
+            for name in names { try? await cluster.kill9(name) }
             try await cluster.start(names, extraEnvironment: ["KASSA_DISPATCHER_FLAGS": flags])
         }
     }
