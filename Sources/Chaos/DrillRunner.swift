@@ -44,7 +44,7 @@ public struct DrillRunner: Sendable {
         try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
         let tenants = try loadTenants()
         let kassas = try await tenantKassas(tenants.map(\.groupCode))
-        say("drill \(drill.name): \(drill.load.rate)/s for \(drill.load.durationS) s as \(tenants.count) tenants over \(kassas.count) kassas, \(drill.faults.count) fault lines, seed \(seed)")
+        say("drill \(drill.name): \(drill.load.rate)/s for \(drill.load.durationS) s as \(tenants.count) tenants over \(kassas.values.map(\.count).reduce(0, +)) kassas, \(drill.faults.count) fault lines, seed \(seed)")
 
         if let setup = drill.setup {
             say("restarting components with \(setup)")
@@ -147,16 +147,16 @@ public struct DrillRunner: Sendable {
         return Array(all.prefix(count))
     }
 
-    /// The FN serials of the tenants' active kassas (kassa faults pick among them).
-    private func tenantKassas(_ groupCodes: [String]) async throws -> [String] {
+    /// The FN serials of the tenants' active kassas by group code (kassa faults pick among them).
+    private func tenantKassas(_ groupCodes: [String]) async throws -> [String: [String]] {
         let registry = try Registry(configuration: .init(connectionString: cluster.database, poolSize: 1), logger: logger)
         defer { registry.close() }
-        var serials: [String] = []
+        var serials: [String: [String]] = [:]
         for code in groupCodes {
             guard let tenant = try await registry.tenant(groupCode: code) else { throw ChaosError.registry("no tenant \(code)") }
-            serials += try await registry.kassas(tenantID: tenant.id).filter { $0.state == .active }.map(\.fnSerial)
+            serials[code] = try await registry.kassas(tenantID: tenant.id).filter { $0.state == .active }.map(\.fnSerial).sorted()
         }
-        return serials.sorted()
+        return serials
     }
 
     /// Restarts the emulator and/or the dispatchers with extra flags (empty: none). Dispatchers

@@ -13,8 +13,8 @@ import Musl
 actor FaultInjector {
     private let cluster: ClusterHandle
     private let control: EmulatorControl?
-    /// The kassas (FN serials) of the load's tenants; kassa faults pick among them.
-    private let kassas: [String]
+    /// The kassas (FN serials) of the load's tenants, by group code; kassa faults pick among them.
+    private let kassas: [String: [String]]
     private var random: ChaosRandom
     private let seed: UInt64
     private let start: ContinuousClock.Instant
@@ -29,7 +29,7 @@ actor FaultInjector {
     private var background: [Task<Void, Never>] = []
     private var replays = 0
 
-    init(cluster: ClusterHandle, control: EmulatorControl?, kassas: [String], seed: UInt64, start: ContinuousClock.Instant,
+    init(cluster: ClusterHandle, control: EmulatorControl?, kassas: [String: [String]], seed: UInt64, start: ContinuousClock.Instant,
          say: @escaping @Sendable (String) -> Void) {
         self.cluster = cluster
         self.control = control
@@ -149,7 +149,8 @@ actor FaultInjector {
             _ = record("kassa", "?", end: now, "skipped: the cluster has no emulator control plane (KASSA_EMULATOR_CONTROL)")
             return
         }
-        let healthy = kassas.filter { faulty[$0] == nil }
+        let pool = spec.tenants.map { codes in codes.flatMap { kassas[$0] ?? [] } } ?? kassas.values.flatMap { $0 }
+        let healthy = pool.sorted().filter { faulty[$0] == nil }
         let chosen = spec.fnSerial.map { [$0] } ?? random.sample(healthy, count: spec.kassas ?? 1)
         guard !chosen.isEmpty else {
             _ = record("kassa", "?", end: now, "skipped: no healthy kassa left to fault")

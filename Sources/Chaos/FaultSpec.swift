@@ -35,6 +35,8 @@ public struct FaultSpec: Sendable, Codable, Equatable {
     public var kassas: Int?
     /// kassa: a specific kassa instead.
     public var fnSerial: String?
+    /// kassa: pick only among these tenants' kassas (group codes; default: the load's tenants).
+    public var tenants: [String]?
     /// kassa: answers the fault applies to, per kassa (see the emulator's control plane).
     public var count: Int?
 
@@ -68,7 +70,7 @@ public struct FaultSpec: Sendable, Codable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, target, times, fault, kassas, count
+        case kind, target, times, fault, kassas, count, tenants
         case atS = "at_s"
         case everyS = "every_s"
         case forS = "for_s"
