@@ -68,6 +68,7 @@ let package = Package(
             dependencies: [
                 "KassaModel", "KassaWire",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -149,7 +150,14 @@ let package = Package(
         ),
         .testTarget(name: "KassaModelTests", dependencies: ["KassaModel"], swiftSettings: strict),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka"], swiftSettings: strict),
-        .testTarget(name: "KassaEmulatorTests", dependencies: ["KassaEmulator", "KassaWire", "KassaModel"], swiftSettings: strict),
+        .testTarget(
+            name: "KassaEmulatorTests",
+            dependencies: [
+                "KassaEmulator", "KassaWire", "KassaModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "IngressTests", dependencies: ["Ingress"], swiftSettings: strict),
         .testTarget(
             name: "RegistryTests",

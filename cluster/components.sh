@@ -18,7 +18,7 @@ load_settings() {
 start_emulator() {
     # shellcheck disable=SC2086  # the flags are words on purpose
     start emulator "$KASSA_BIN" emulator --topology "$TOPOLOGY" --data-dir "$CLUSTER_DIR/fn" --speed "$SPEED" \
-        --port-offset "$EMULATOR_PORT_OFFSET" ${KASSA_EMULATOR_FLAGS:-}
+        --port-offset "$EMULATOR_PORT_OFFSET" --control-port "$EMULATOR_CONTROL_PORT" ${KASSA_EMULATOR_FLAGS:-}
     wait_port "$("$KASSA_BIN" emulator --topology "$TOPOLOGY" --port-offset "$EMULATOR_PORT_OFFSET" --print-last-port)" 60 emulator
 }
 

@@ -56,7 +56,11 @@ public final class Fleet: Sendable {
         let settings = KassaModule.Settings(
             dataDirectory: configuration.dataDirectory, serviceTime: configuration.serviceTime,
             fnCapacity: configuration.fnCapacity, fnLifetime: configuration.fnLifetime,
-            syncToDisk: configuration.syncToDisk)
+            syncToDisk: configuration.syncToDisk, unsafeIgnoreEpoch: configuration.unsafeIgnoreEpoch)
+        if configuration.unsafeIgnoreEpoch {
+            logger.critical(
+                "UNSAFE: --unsafe-ignore-epoch is on: every module accepts commands with a stale lease epoch; fencing is OFF and receipts may be fiscalized twice (chaos drills only)")
+        }
 
         // Start modules a few dozen at a time: loading is disk-bound, binding is cheap.
         let results = await withTaskGroup(of: (Int, Result<(Member, ModuleServer), FleetError>).self) { group in
@@ -185,12 +189,27 @@ public final class Fleet: Sendable {
     }
 }
 
-/// Runs a fleet until the task is cancelled, on its own two-thread event loop group.
-public func runFleet(_ configuration: FleetConfiguration, logger: Logger = Logger(label: "kassa.emulator")) async throws {
+/// Runs a fleet until the task is cancelled, on its own two-thread event loop group, with the
+/// fault control plane (`FaultControl`) on 127.0.0.1:`controlPort` when one is given. Neither
+/// installs signal handlers: SIGTERM and SIGINT end the process, fleet and control plane alike.
+public func runFleet(
+    _ configuration: FleetConfiguration, controlPort: Int? = nil, logger: Logger = Logger(label: "kassa.emulator")
+) async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
     do {
         let fleet = try await Fleet.start(configuration, eventLoopGroup: group, logger: logger)
-        await fleet.run()
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { await fleet.run() }
+            if let controlPort {
+                tasks.addTask {
+                    try await FaultControl(fleet: fleet, logger: logger).run(port: controlPort)
+                }
+            }
+            // Whichever ends first (the fleet cancelled, the control plane unable to listen)
+            // ends the other: an emulator that cannot be controlled must not look healthy.
+            defer { tasks.cancelAll() }
+            try await tasks.next()
+        }
     } catch {
         try? await group.shutdownGracefully()
         throw error

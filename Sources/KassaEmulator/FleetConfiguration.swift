@@ -21,6 +21,9 @@ public struct FleetConfiguration: Sendable {
     public var fnLifetime: FiscalDriveLifetime
     /// fsync every write. Turn off only for throwaway fleets.
     public var syncToDisk: Bool
+    /// UNSAFE, chaos drills only: modules accept commands with a stale lease epoch
+    /// (`KassaModule.Settings.unsafeIgnoreEpoch`). Off by default.
+    public var unsafeIgnoreEpoch: Bool
 
     /// A receipt's service time on a module at full speed.
     public static let baseServiceTime: Duration = .milliseconds(900)
@@ -28,7 +31,7 @@ public struct FleetConfiguration: Sendable {
     public init(
         topology: Topology, dataDirectory: String, speed: Double = 1, host: String? = nil, portOffset: Int = 0,
         ephemeralPorts: Bool = false, fnCapacity: Int64 = FiscalDrive.standardCapacity,
-        fnLifetime: FiscalDriveLifetime = .standard, syncToDisk: Bool = true
+        fnLifetime: FiscalDriveLifetime = .standard, syncToDisk: Bool = true, unsafeIgnoreEpoch: Bool = false
     ) {
         self.topology = topology
         self.dataDirectory = dataDirectory
@@ -39,6 +42,7 @@ public struct FleetConfiguration: Sendable {
         self.fnCapacity = fnCapacity
         self.fnLifetime = fnLifetime
         self.syncToDisk = syncToDisk
+        self.unsafeIgnoreEpoch = unsafeIgnoreEpoch
     }
 
     /// The same, with the topology loaded from a file (`cluster/topology.yaml` by default).

@@ -36,17 +36,22 @@ public actor KassaModule {
         public var fnLifetime: FiscalDriveLifetime
         /// fsync every write (off only for throwaway fleets).
         public var syncToDisk: Bool
+        /// UNSAFE, for chaos drills only: accept commands whose epoch is older than the highest
+        /// seen instead of refusing them with `stale_epoch`, i.e. switch lease fencing off, so a
+        /// drill can show that the ground-truth checker catches a broken protocol.
+        public var unsafeIgnoreEpoch: Bool
 
         public init(
             dataDirectory: String, serviceTime: Duration = .milliseconds(900),
             fnCapacity: Int64 = FiscalDrive.standardCapacity, fnLifetime: FiscalDriveLifetime = .standard,
-            syncToDisk: Bool = true
+            syncToDisk: Bool = true, unsafeIgnoreEpoch: Bool = false
         ) {
             self.dataDirectory = dataDirectory
             self.serviceTime = serviceTime
             self.fnCapacity = fnCapacity
             self.fnLifetime = fnLifetime
             self.syncToDisk = syncToDisk
+            self.unsafeIgnoreEpoch = unsafeIgnoreEpoch
         }
     }
 
@@ -57,7 +62,8 @@ public actor KassaModule {
     private let clock: any KassaClock
     private var serviceTime: Duration
     private let threadPool: NIOThreadPool
-    private var fault: ModuleFault = .none
+    private let unsafeIgnoreEpoch: Bool
+    private var faults = FaultSwitch()
     /// Set when a write failed; the module then hangs up on every command.
     private var storageFailure: StorageError?
     /// `drive.lastDocumentNumber` as of the last state file save.
@@ -69,7 +75,7 @@ public actor KassaModule {
 
     private init(
         slot: ModuleSlot, loaded: DriveStore.Loaded, store: DriveStore, clock: any KassaClock,
-        serviceTime: Duration, threadPool: NIOThreadPool, logger: Logger
+        serviceTime: Duration, threadPool: NIOThreadPool, unsafeIgnoreEpoch: Bool, logger: Logger
     ) {
         self.slot = slot
         self.drive = loaded.drive
@@ -79,6 +85,7 @@ public actor KassaModule {
         self.clock = clock
         self.serviceTime = serviceTime
         self.threadPool = threadPool
+        self.unsafeIgnoreEpoch = unsafeIgnoreEpoch
         self.logger = logger
     }
 
@@ -107,17 +114,43 @@ public actor KassaModule {
         }
         return KassaModule(
             slot: slot, loaded: loaded, store: store, clock: clock, serviceTime: settings.serviceTime,
-            threadPool: threadPool, logger: logger)
+            threadPool: threadPool, unsafeIgnoreEpoch: settings.unsafeIgnoreEpoch, logger: logger)
     }
 
     // MARK: Control (the seam for fault injection)
 
-    /// Makes the module show `fault` from its next command on.
-    public func setFault(_ fault: ModuleFault) {
-        self.fault = fault
+    /// Makes the module show `fault` from its next command on (`.none` clears it). `count`
+    /// limits a fault that acts on sells (`ModuleFault.takesCount`) to that many sells; without
+    /// it the fault stays until cleared. Callers log the change (one line for many modules).
+    public func setFault(_ fault: ModuleFault, count: Int? = nil) {
+        faults.set(fault, count: fault.takesCount ? count : nil)
     }
 
-    public var currentFault: ModuleFault { fault }
+    /// The fault the module shows now (`hang` once a `hang_after_fiscalizing` has tripped).
+    public var currentFault: ModuleFault { faults.fault }
+
+    /// Returns once `condition` holds for the module's fault, or when the task is cancelled
+    /// (check `Task.isCancelled`).
+    public func waitForFault(_ condition: @escaping @Sendable (ModuleFault) -> Bool) async {
+        guard !condition(faults.fault) else { return }
+        let id = faults.newWaiterID()
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                // Cancelled before we got here: the handler below found nothing to resume.
+                guard !Task.isCancelled else { return continuation.resume() }
+                faults.addWaiter(id, until: condition, continuation)
+            }
+        } onCancel: {
+            Task { await self.resumeWaiter(id) }
+        }
+    }
+
+    private func resumeWaiter(_ id: UInt64) {
+        faults.resumeWaiter(id)
+    }
+
+    /// The last document number of the FN.
+    public var lastDocumentNumber: Int64 { drive.lastDocumentNumber }
 
     /// Changes how long a receipt takes (a "slow kassa").
     public func setServiceTime(_ serviceTime: Duration) {
@@ -145,13 +178,12 @@ public actor KassaModule {
             }
         }
         // A hung module takes the command and does nothing until the fault is lifted.
-        while fault == .hang {
-            do {
-                try await Task.sleep(for: .milliseconds(50))
-            } catch {
-                return .hangUp
-            }
+        if faults.fault == .hang {
+            await waitForFault { $0 != .hang }
+            if Task.isCancelled { return .hangUp }
         }
+        // A dead module's listener is closing; a command that slipped in gets no answer.
+        if faults.fault == .down { return .hangUp }
         await gate.acquire()
         defer { gate.release() }
         return await execute(request)
@@ -163,7 +195,12 @@ public actor KassaModule {
             return .hangUp
         }
         let id = request.id
-        let epoch = request.epoch ?? 0  // present whenever the command needs it (IncomingRequest checks)
+        var epoch = request.epoch ?? 0  // present whenever the command needs it (IncomingRequest checks)
+        if unsafeIgnoreEpoch, epoch < drive.highestEpoch {
+            // Fencing switched off: treat a stale sender as the current holder.
+            logger.debug("stale epoch let through (--unsafe-ignore-epoch)", metadata: ["epoch": "\(epoch)", "highest": "\(drive.highestEpoch)"])
+            epoch = drive.highestEpoch
+        }
         switch request.command {
         case .status:
             return answer(id, drive.status)
@@ -243,11 +280,22 @@ public actor KassaModule {
         }
         guard await commit(next, documents), let document = documents.last else { return .hangUp }
         logger.trace("fiscalized", metadata: ["job": "\(receipt.jobID)", "fd": "\(document.fiscalDocumentNumber)"])
-        if fault == .dropAnswerAfterFiscalizing {
-            logger.notice("fault: dropping the answer", metadata: ["fd": "\(document.fiscalDocumentNumber)"])
+        switch faults.fault {
+        case .dropAnswerAfterFiscalizing:
+            let spent = faults.spendSell()
+            logger.notice("fault: answer dropped after fiscalizing", metadata: ["fd": "\(document.fiscalDocumentNumber)"])
+            if spent { logger.notice("fault count spent; the module is normal again") }
             return .hangUp
+        case .hangAfterFiscalizing:
+            // Every later command now waits in `respond`; this one holds its answer (and the
+            // FN) until the fault is lifted, then hangs up: the client never learns the outcome.
+            faults.set(.hang, count: nil)
+            logger.notice("fault: fiscalized, now hanging", metadata: ["fd": "\(document.fiscalDocumentNumber)"])
+            await waitForFault { $0 != .hang }
+            return .hangUp
+        default:
+            return answer(id, document)
         }
-        return answer(id, document)
     }
 
     private func archive(_ request: ArchiveRequest, id: Int64) async -> ModuleReply {

@@ -10,6 +10,10 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Where FN state and archives live (one folder per FN serial).") var dataDir = ".cluster/fn"
     @Option(help: "Speed factor: the service time is 0.9 s / speed.") var speed: Double = 1
     @Option(help: "Added to every module port.") var portOffset = 0
+    @Option(help: "Serve the fault control plane (HTTP: GET /modules, POST and DELETE /faults) on 127.0.0.1 at this port.")
+    var controlPort: Int?
+    @Flag(help: "UNSAFE, chaos drills only: accept commands with a stale lease epoch (lease fencing off).")
+    var unsafeIgnoreEpoch = false
     @Option(help: "Log level.") var logLevel = "info"
     @Flag(help: "Print the highest module port and exit (for scripts).") var printLastPort = false
     @Flag(help: "Print a one-line summary of the topology and exit.") var printSummary = false
@@ -28,8 +32,13 @@ struct EmulatorCommand: AsyncParsableCommand {
             return
         }
         guard speed > 0 else { throw ValidationError("--speed: expected a positive number") }
+        if let controlPort, !(1...65535).contains(controlPort) {
+            throw ValidationError("--control-port: expected a port number 1-65535, found \(controlPort)")
+        }
         let logger = CommonOptions.logger("kassa.emulator", level: logLevel)
+        let configuration = FleetConfiguration(
+            topology: topology, dataDirectory: dataDir, speed: speed, unsafeIgnoreEpoch: unsafeIgnoreEpoch)
         // SIGTERM ends the process: every document is on disk (fsync) before its answer is sent.
-        try await runFleet(FleetConfiguration(topology: topology, dataDirectory: dataDir, speed: speed), logger: logger)
+        try await runFleet(configuration, controlPort: controlPort, logger: logger)
     }
 }
