@@ -141,7 +141,7 @@ let package = Package(
             name: "kassa",
             dependencies: [
                 "KassaModel", "Kafka", "Registry", "KassaWire", "KassaEmulator",
-                "Ingress", "Dispatcher", "Load", "Chaos",
+                "Ingress", "Dispatcher", "Load", "Chaos", "GroundTruth",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

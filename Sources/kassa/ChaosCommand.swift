@@ -1,6 +1,7 @@
 import ArgumentParser
 import Chaos
 import Foundation
+import GroundTruth
 
 struct ChaosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -73,15 +74,14 @@ struct ChaosCheckCommand: AsyncParsableCommand {
 
     func run() async throws {
         // Every document on disk counts: documents of other runs show up as unexpected.
-        let result = try await ArchiveCheck().result(fnDirectory: dataDir, baseline: [:], acknowledgedLog: ackLog, apiURL: url,
-                                                     credentialsPath: credentials)
-        print(result.text())
+        let check = GroundTruthCheck(dataDirectory: dataDir, acknowledgedLogPath: ackLog)
+        let result = try await check.run(baseURL: url, credentialsPath: credentials)
+        print(result.text(allowingInFlight: allowInFlight), terminator: "")
         if json {
             let encoder = JSONEncoder()
-            encoder.keyEncodingStrategy = .convertToSnakeCase
             encoder.outputFormatting = .sortedKeys
             print(String(decoding: try encoder.encode(result), as: UTF8.self))
         }
-        if !result.passed || (!allowInFlight && result.inFlight > 0) { throw ExitCode(1) }
+        if !result.passed(allowingInFlight: allowInFlight) { throw ExitCode(1) }
     }
 }
