@@ -166,7 +166,15 @@ let package = Package(
         ),
         .testTarget(name: "DispatcherTests", dependencies: ["Dispatcher", "KassaModel"], swiftSettings: strict),
         .testTarget(name: "LoadTests", dependencies: ["Load"], swiftSettings: strict),
-        .testTarget(name: "GroundTruthTests", dependencies: ["GroundTruth", "KassaModel", "KassaWire"], swiftSettings: strict),
+        .testTarget(
+            name: "GroundTruthTests",
+            dependencies: [
+                "GroundTruth", "KassaModel", "KassaWire",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChaosTests", dependencies: ["Chaos", "Load"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
