@@ -15,6 +15,8 @@ import KassaModel
 /// Documents of jobs nobody posted, and refunds with no duplicate to cancel, are `unexpected`.
 /// An unanswered post may have a document (counted) but not two.
 public enum ExactlyOnceJudge {
+    /// The verdict on every post of `log`, from the receipt documents of `archives` and the
+    /// `reports` of the acknowledged posts (uuid → report; a missing one counts as unknown).
     public static func judge(log: AcknowledgedLog, archives: FNArchives, reports: [String: ObservedReport]) -> CheckResult {
         var counts = CheckResult.Counts()
         counts.documentsRead = archives.documentsRead

@@ -51,7 +51,7 @@ struct ATOLReportSourceTests {
         }
         router.get("/possystem/v4/:group/report/:uuid") { request, context -> Response in
             let uuid = context.parameters.get("uuid") ?? ""
-            let (status, body) = await api.report(uuid: uuid, token: request.headers[HTTPField.Name("Token")!])
+            let (status, body) = await api.report(uuid: uuid, token: HTTPField.Name("Token").flatMap { request.headers[$0] })
             return json(status, body)
         }
         return Application(router: router)
