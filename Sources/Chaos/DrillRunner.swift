@@ -116,6 +116,7 @@ public struct DrillRunner: Sendable {
                 try? await restartWithFlags(Drill.ClusterSetup(emulatorFlags: drill.setup?.emulatorFlags == nil ? nil : "",
                                                                dispatcherFlags: drill.setup?.dispatcherFlags == nil ? nil : ""))
             }
+            await waitForRest(say: say)
 
             let events = await injector.events
             let judge = SteadyStateJudge(drill: drill, timeline: outcome.timeline.seconds)
@@ -131,6 +132,25 @@ public struct DrillRunner: Sendable {
             try await write(report, say: say)
             return report
         }
+    }
+
+    /// Faults lifted, receipts held by them finish (a hung kassa's receipt, a refund for a
+    /// duplicate found only now): waits (bounded) until nothing is under way, so the next drill
+    /// does not see this one's documents.
+    private func waitForRest(say: @Sendable (String) -> Void) async {
+        guard let registry = try? Registry(configuration: .init(connectionString: cluster.database, poolSize: 1), logger: logger) else { return }
+        defer { registry.close() }
+        let deadline = ContinuousClock.now + .seconds(120)
+        var last = ""
+        while ContinuousClock.now < deadline {
+            guard let work = try? await registry.unfinishedWork() else { return }
+            if work.waitingJobs == 0 && work.intents == 0 && work.pendingAnnulments == 0 { return }
+            let now = "waiting for the cluster to come to rest: \(work.waitingJobs) receipts waiting, \(work.intents) kassas busy or in doubt, \(work.pendingAnnulments) refunds pending"
+            if now != last { say(now) }
+            last = now
+            try? await Task.sleep(for: .milliseconds(500))
+        }
+        say("the cluster did not come to rest within 120 s: \(last)")
     }
 
     private func loadTenants() throws -> [TenantCredentials] {
