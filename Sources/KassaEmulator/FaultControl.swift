@@ -2,6 +2,7 @@ import Hummingbird
 import KassaModel
 import Logging
 import NIOCore
+import ServiceLifecycle
 
 /// The emulator's fault control plane: an HTTP API, on loopback only, that sets and lifts
 /// faults on a running fleet's modules. Chaos drills and SREs (with curl) use it; see
@@ -25,7 +26,8 @@ public struct FaultControl: Sendable {
     }
 
     /// Serves on 127.0.0.1:`port` (0: a free port) until the task is cancelled; `onListening`
-    /// gets the port actually bound. Installs no signal handlers.
+    /// gets the port actually bound. Installs no signal handlers; cancelling the task shuts the
+    /// server down gracefully (requests in flight are answered).
     public func run(port: Int, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let logger = self.logger
         let app = Application(
@@ -37,7 +39,16 @@ public struct FaultControl: Sendable {
                 await onListening(bound)
             },
             logger: logger)
-        try await app.run()
+        // Stopped by a graceful shutdown rather than by cancellation, which would cut NIO's
+        // loop over accepted connections short (see `ModuleServer`): the server runs in a task
+        // of its own that the caller's cancellation does not reach.
+        let services = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let serving = Task { try await services.run() }
+        try await withTaskCancellationHandler {
+            try await serving.value
+        } onCancel: {
+            Task { await services.triggerGracefulShutdown() }
+        }
     }
 
     // MARK: Acting on the fleet

@@ -113,10 +113,8 @@ public final class Fleet: Sendable {
     /// Serves every module until the task is cancelled; then closes every socket and returns.
     public func run() async {
         await withDiscardingTaskGroup { group in
-            for (member, server) in zip(members, servers) {
-                var logger = self.logger
-                logger[metadataKey: "kassa"] = "\(member.slot.name)"
-                group.addTask { await server.serve(member.module, logger: logger) }
+            for server in servers {
+                group.addTask { await server.serve() }
             }
         }
         // Bring every state file up to its archive, so a restart has nothing to replay.
@@ -138,8 +136,11 @@ public final class Fleet: Sendable {
         } catch {
             return .failure(FleetError(module: name, "\(error)"))
         }
+        var logger = logger
+        logger[metadataKey: "kassa"] = "\(slot.name)"
         do {
-            let server = try await ModuleServer.bind(host: slot.host, port: slot.port, group: group)
+            let server = try await ModuleServer.bind(
+                host: slot.host, port: slot.port, group: group, module: module, logger: logger)
             var bound = slot
             bound.port = server.port
             return .success((Member(slot: bound, module: module), server))

@@ -92,10 +92,7 @@ struct FaultControlTests {
         let fleet = try await Fleet.start(configuration, eventLoopGroup: group)
         let fleetRun = Task { await fleet.run() }
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        var logger = Logger(label: "test.control")
-        // Cancelling the server (how a test stops it) is logged by Hummingbird as an error.
-        logger.logLevel = .critical
-        let control = Task { [logger] in try await FaultControl(fleet: fleet, logger: logger).run(port: 0) { portSink.yield($0) } }
+        let control = Task { try await FaultControl(fleet: fleet, logger: Logger(label: "test.control")).run(port: 0) { portSink.yield($0) } }
         func stop() async throws {
             control.cancel()
             _ = await control.result
@@ -300,6 +297,66 @@ struct FaultControlTests {
             #expect(try await client.sell(Fixture.receipt(job: Self.job()), epoch: 1).fnSerial == slot.fnSerial)
             await client.close()
         }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func theFleetStopsWhileModulesAreFaulty() async throws {
+        // Stopping must not wait for any fault to be lifted: a held sell, hung commands, a
+        // closed port and a drop are all left as they are.
+        var outcomes: [Task<KassaClientError?, Never>] = []
+        try await withControlledFleet { h in
+            try await h.prepare(0)
+            for (fault, index) in [("hang_after_fiscalizing", 0), ("hang", 1), ("down", 2), ("drop_answer_after_fiscalizing", 3)] {
+                let set = try await h.call(.POST, "/faults", #"{"fault": "\#(fault)", "target": {"name": "\#(h.slot(index).name)"}}"#)
+                #expect(set.status == 200)
+            }
+            let held = try await h.connect(0, commandTimeout: .seconds(60))
+            outcomes.append(Task { await clientError { _ = try await held.sell(Fixture.receipt(job: Self.job()), epoch: 1) } })
+            #expect(try await eventually { try await h.faults()[h.slot(0).fnSerial] == "hang" })
+            let hung = try await h.connect(1, commandTimeout: .seconds(60))
+            outcomes.append(Task { await clientError { _ = try await hung.status() } })
+        }
+        // The fleet has stopped; both commands lost their connections unanswered.
+        for outcome in outcomes {
+            #expect(await outcome.value == .connectionLost)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func connectionsRacingDownAndStopDoNotCrashTheEmulator() async throws {
+        // Connections arriving while the socket closes (down, or the fleet stopping) must be
+        // closed, not dropped: NIO ends the process when an accepted connection is dropped.
+        var dialing: Task<Int, Never>?
+        try await withControlledFleet { h in
+            let module = h.fleet.members[0].module
+            let slot = h.slot(0)
+            // Its own event loops: it keeps dialing while the fleet's are shut down.
+            dialing = Task {
+                var connected = 0
+                while !Task.isCancelled {
+                    if let client = try? await KassaClient.connect(host: slot.host, port: slot.port) {
+                        connected += 1
+                        await client.close()
+                    }
+                }
+                return connected
+            }
+            for _ in 0..<20 {
+                await module.setFault(.down)
+                await module.setFault(.none)
+            }
+            // Up at the end: the port answers again.
+            let back = await eventually {
+                guard let client = try? await h.connect(0) else { return false }
+                let status = try? await client.status()
+                await client.close()
+                return status?.fnSerial == slot.fnSerial
+            }
+            #expect(back)
+        }
+        // The fleet stopped with connections still arriving, and the process is still here.
+        dialing?.cancel()
+        #expect((await dialing?.value ?? 0) > 0)
     }
 
     @Test func aTargetByAssemblyAffectsExactlyThatAssembly() async throws {
