@@ -92,3 +92,67 @@ extension RegistryTests {
         #expect(try await registry.intent(kassaID: kassa.id) == nil)
     }
 }
+
+/// writeIntent refuses to put a job on a second kassa while it may be in the first one's FN, and
+/// never sends a finished job: what keeps exactly-once across a partition moving between dispatchers.
+extension RegistryTests {
+    @Test func anIntentIsOnlyWrittenForAJobStillWaitingAndNotInDoubtElsewhere() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let tenant = try await Self.tenant(registry)
+        let first = try await registry.insertKassa(Self.placement(tenantID: tenant.id, slot: 1, fn: "9999000000011"))
+        let second = try await registry.insertKassa(Self.placement(tenantID: tenant.id, slot: 2, fn: "9999000000012"))
+        let one = try #require(try await registry.acquireLease(kassaID: first.id, owner: "old", ttl: .seconds(60)))
+        let two = try #require(try await registry.acquireLease(kassaID: second.id, owner: "new", ttl: .seconds(60)))
+        let job = UUID()
+        _ = try await registry.registerJob(uuid: job, tenantID: tenant.id, groupCode: tenant.groupCode, externalID: "o1",
+                                           operation: "sell", acceptedAt: Date(), callbackURL: nil)
+
+        #expect(try await registry.writeIntent(kassaID: first.id, jobUUID: job, epoch: one.epoch, lastDocumentNumber: 0) == .written)
+        // The job's partition moved: the new owner must not send it while the first kassa may hold it...
+        #expect(try await registry.writeIntent(kassaID: second.id, jobUUID: job, epoch: two.epoch, lastDocumentNumber: 0)
+                == .inDoubtElsewhere(kassaID: first.id))
+        #expect(try await registry.intent(kassaID: second.id) == nil)
+        // ...unless resend-and-annul sends it there on purpose.
+        #expect(try await registry.writeIntent(kassaID: second.id, jobUUID: job, epoch: two.epoch, lastDocumentNumber: 0,
+                                               allowElsewhere: true) == .written)
+        var document = Self.document(1, fn: "9999000000012")
+        document.jobUUID = job
+        #expect(try await registry.commitResult(document, jobUUID: job, kassaID: second.id, epoch: two.epoch) == .recorded)
+
+        // Done: no kassa may take it again.
+        let third = try await registry.insertKassa(Self.placement(tenantID: tenant.id, slot: 3, fn: "9999000000013"))
+        let three = try #require(try await registry.acquireLease(kassaID: third.id, owner: "new", ttl: .seconds(60)))
+        #expect(try await registry.writeIntent(kassaID: third.id, jobUUID: job, epoch: three.epoch, lastDocumentNumber: 0) == .jobFinished(.done))
+        #expect(try await registry.intent(kassaID: third.id) == nil)
+    }
+
+    @Test func twoDispatchersRacingForOneJobPutItOnOneKassa() async throws {
+        let (registry, _) = try await Self.registry(poolSize: 8)
+        defer { registry.close() }
+        let tenant = try await Self.tenant(registry)
+        var leases: [(Int64, Int64)] = []
+        for slot in 1...6 {
+            let kassa = try await registry.insertKassa(Self.placement(tenantID: tenant.id, slot: slot, fn: "99990000001\(slot)0"))
+            let lease = try #require(try await registry.acquireLease(kassaID: kassa.id, owner: "d\(slot)", ttl: .seconds(60)))
+            leases.append((kassa.id, lease.epoch))
+        }
+        for round in 0..<10 {
+            let job = UUID()
+            _ = try await registry.registerJob(uuid: job, tenantID: tenant.id, groupCode: tenant.groupCode, externalID: "race-\(round)",
+                                               operation: "sell", acceptedAt: Date(), callbackURL: nil)
+            let outcomes = try await withThrowingTaskGroup(of: IntentOutcome.self) { group in
+                for (kassa, epoch) in leases {
+                    group.addTask { try await registry.writeIntent(kassaID: kassa, jobUUID: job, epoch: epoch, lastDocumentNumber: 0) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 == .written }.count == 1, "round \(round): \(outcomes)")
+            for (kassa, epoch) in leases {
+                if let intent = try await registry.intent(kassaID: kassa) {
+                    try await registry.releaseIntent(kassaID: kassa, jobUUID: intent.jobUUID, epoch: epoch, lastDocumentNumber: 0)
+                }
+            }
+        }
+    }
+}

@@ -265,10 +265,20 @@ struct RegistryTests {
 
         try await registry.writeIntent(kassaID: kassa.id, jobUUID: job, epoch: 2, lastDocumentNumber: 41)
         try await registry.writeIntent(kassaID: kassa.id, jobUUID: job, epoch: 2, lastDocumentNumber: 41)  // a repeat
+        let other = UUID()
+        _ = try await registry.registerJob(uuid: other, tenantID: kassa.tenantID ?? 0, groupCode: "shop1", externalID: "order-2",
+                                           operation: "sell", acceptedAt: Date(), callbackURL: nil)
+        await #expect {
+            try await registry.writeIntent(kassaID: kassa.id, jobUUID: other, epoch: 2, lastDocumentNumber: 41)
+        } throws: { error in
+            guard case RegistryError.conflict = error else { return false }
+            return true
+        }
+        // A job never registered cannot be put on a kassa.
         await #expect {
             try await registry.writeIntent(kassaID: kassa.id, jobUUID: UUID(), epoch: 2, lastDocumentNumber: 41)
         } throws: { error in
-            guard case RegistryError.conflict = error else { return false }
+            guard case RegistryError.notFound = error else { return false }
             return true
         }
         let intent = try #require(try await registry.intent(kassaID: kassa.id))
