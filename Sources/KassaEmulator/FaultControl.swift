@@ -72,15 +72,16 @@ public struct FaultControl: Sendable {
 
     /// Clears every module's fault; returns the modules that had one.
     public func clearAll() async -> [ModuleSlot] {
-        var cleared: [ModuleSlot] = []
-        for member in fleet.members where await member.module.currentFault != .none {
+        var cleared: [(slot: ModuleSlot, had: ModuleFault)] = []
+        for member in fleet.members {
+            let had = await member.module.currentFault
+            guard had != .none else { continue }
             await member.module.setFault(.none)
-            cleared.append(member.slot)
+            cleared.append((member.slot, had))
         }
-        logger.notice(
-            "faults cleared",
-            metadata: ["modules": "\(cleared.isEmpty ? "none had one" : cleared.map(\.name).joined(separator: ","))"])
-        return cleared
+        let names = cleared.map { "\($0.slot.name) (\($0.had.rawValue))" }.joined(separator: ",")
+        logger.notice("faults cleared", metadata: ["fault": "none", "modules": "\(cleared.isEmpty ? "none had one" : names)"])
+        return cleared.map(\.slot)
     }
 
     // MARK: HTTP

@@ -20,8 +20,9 @@ import Darwin
 /// ```
 ///
 /// `start` loads (or creates) every FN and binds every port, so when it returns the fleet
-/// accepts connections; `run` serves them until cancelled and then closes every socket. A
-/// started fleet must be run (or its sockets stay open).
+/// accepts and serves connections; `run` keeps serving (closing and re-opening a port while its
+/// module is `down`) until cancelled, then closes every socket and connection. A started fleet
+/// must be run (or its sockets stay open).
 public final class Fleet: Sendable {
     /// One running module and where it listens.
     public struct Member: Sendable {

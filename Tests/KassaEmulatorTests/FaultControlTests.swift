@@ -418,6 +418,40 @@ struct FaultControlTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func runFleetServesTheControlPlaneAndStopsItWithTheFleet() async throws {
+        // A port nobody listens on (bound and released).
+        let probe = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = try #require(probe.localAddress?.port)
+        try await probe.close()
+        let configuration = FleetConfiguration(
+            topology: Self.topology, dataDirectory: Fixture.temporaryDirectory(), speed: 100, ephemeralPorts: true)
+        let running = Task { try await runFleet(configuration, controlPort: port) }
+        let url = "http://127.0.0.1:\(port)"
+        func get(_ path: String) async -> JSONValue? {
+            guard let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: url + path), timeout: .seconds(5)),
+                  response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 20) else { return nil }
+            return try? JSONValue.parse(body.readableBytesView)
+        }
+        #expect(await eventually { await get("/livez") != nil }, "the control plane never answered on \(url)")
+        guard case .array(let modules)? = await get("/modules")?["modules"] else {
+            Issue.record("no modules from \(url)")
+            running.cancel()
+            return
+        }
+        #expect(modules.count == 4)
+
+        // Ending the emulator's task ends the control plane with the fleet.
+        running.cancel()
+        try await running.value
+        // Nothing listens on the control port any more (a raw connect: the HTTP client would
+        // first try its pooled connection).
+        let after = try? await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port).get()
+        #expect(after == nil, "the control plane still listens on \(url)")
+        try? await after?.close()
+    }
+
     // MARK: --unsafe-ignore-epoch
 
     @Test(arguments: [false, true])
