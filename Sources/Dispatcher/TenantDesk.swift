@@ -104,9 +104,15 @@ actor TenantDesk {
         }
         let sweepEvery = min(Duration.seconds(1), policy.deadline / 10)
         Task { [weak self] in
+            var lastRefresh = ContinuousClock.now
             while let self, await !self.isStopped {
                 try? await Task.sleep(for: sweepEvery)
                 await self.sweepDeadlines()
+                // The tenant may change its policy at any time; it applies within seconds.
+                if ContinuousClock.now - lastRefresh >= Self.policyRefreshInterval {
+                    lastRefresh = .now
+                    await self.refreshPolicy()
+                }
             }
         }
     }
@@ -180,6 +186,15 @@ actor TenantDesk {
     }
 
     // MARK: Deadlines
+
+    static let policyRefreshInterval = Duration.seconds(5)
+
+    private func refreshPolicy() async {
+        guard let tenant = try? await registry.tenant(id: tenantID), tenant.policy != policy else { return }
+        logger.info("tenant policy changed", metadata: ["in_doubt": "\(tenant.policy.inDoubt.name)", "deadline": "\(tenant.policy.deadline)",
+                                                        "deadline_action": "\(tenant.policy.deadlineAction.rawValue)"])
+        policy = tenant.policy
+    }
 
     /// Flags jobs past the tenant's deadline as late, or fails those still queued when the
     /// tenant chose `fail` (never one that may be in a kassa: running or in doubt).

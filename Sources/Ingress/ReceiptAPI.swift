@@ -91,19 +91,10 @@ struct ReceiptAPI: Sendable {
             return ATOLResponse.failure(.operationNotSupported, "operation '\(operationText)' is not supported; expected one of \(known)")
         }
         let claims: TokenSigner.Claims
-        switch authorize(request, group: group) {
-        case .failure(let error): return ATOLResponse.failure(error)
-        case .success(let c): claims = c
-        }
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            return ATOLResponse.failure(.unsupportedMediaType, "Content-Type must be application/json; charset=utf-8, got \(type)")
-        }
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: maxBodyBytes)
-        } catch {
-            return ATOLResponse.failure(.incomingValidation, "fields: (body): a JSON object of at most \(maxBodyBytes) bytes")
+        switch await authorizedJSONBody(request, group: group, limit: maxBodyBytes) {
+        case .failure(let refusal): return refusal.response
+        case .success(let granted): (claims, body) = granted
         }
         let json: JSONValue
         do {
@@ -177,23 +168,38 @@ struct ReceiptAPI: Sendable {
     /// Largest accepted resend body (1000 uuids are about 40 KB).
     static let maxResendBodyBytes = 128 * 1024
 
+    /// A refusal already shaped as the API's answer.
+    struct Refusal: Error {
+        let response: Response
+    }
+
+    /// The token's claims for `group` and the JSON body (at most `limit` bytes), or the ATOL
+    /// answer refusing the request (bad token, wrong content type, body too large).
+    func authorizedJSONBody(_ request: Request, group: String, limit: Int) async -> Result<(TokenSigner.Claims, ByteBuffer), Refusal> {
+        let claims: TokenSigner.Claims
+        switch authorize(request, group: group) {
+        case .failure(let error): return .failure(Refusal(response: ATOLResponse.failure(error)))
+        case .success(let c): claims = c
+        }
+        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
+            return .failure(Refusal(response: ATOLResponse.failure(.unsupportedMediaType, "Content-Type must be application/json; charset=utf-8, got \(type)")))
+        }
+        var request = request
+        do {
+            return .success((claims, try await request.collectBody(upTo: limit)))
+        } catch {
+            return .failure(Refusal(response: ATOLResponse.failure(.incomingValidation, "fields: (body): a JSON object of at most \(limit) bytes")))
+        }
+    }
+
     /// `POST /{group}/resend`: re-sends the group's failed receipts matching the optional filter
     /// body (`ResendRequest`) under their original uuids.
     func resend(_ request: Request, group: String) async -> Response {
         let claims: TokenSigner.Claims
-        switch authorize(request, group: group) {
-        case .failure(let error): return ATOLResponse.failure(error)
-        case .success(let c): claims = c
-        }
-        if let type = request.headers[.contentType], !type.lowercased().hasPrefix("application/json") {
-            return ATOLResponse.failure(.unsupportedMediaType, "Content-Type must be application/json; charset=utf-8, got \(type)")
-        }
-        var request = request
         let body: ByteBuffer
-        do {
-            body = try await request.collectBody(upTo: Self.maxResendBodyBytes)
-        } catch {
-            return ATOLResponse.failure(.incomingValidation, "fields: (body): a JSON object of at most \(Self.maxResendBodyBytes) bytes")
+        switch await authorizedJSONBody(request, group: group, limit: Self.maxResendBodyBytes) {
+        case .failure(let refusal): return refusal.response
+        case .success(let granted): (claims, body) = granted
         }
         let filter: ResendFilter
         switch ResendRequest.filter(fromBody: Array(body.readableBytesView)) {
