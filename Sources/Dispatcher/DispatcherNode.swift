@@ -75,17 +75,17 @@ public actor DispatcherNode {
         }
         var since = job.acceptedAt
         do {
-            let fresh = try await registry.registerJob(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
-                                                       operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
-                                                       body: String(decoding: message.value, as: UTF8.self))
-            if !fresh, let (record, _) = try await registry.job(uuid: job.uuid) {
-                if record.status != .wait {
+            let admission = try await registry.admitJob(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
+                                                        operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
+                                                        body: String(decoding: message.value, as: UTF8.self))
+            if case .known(let status, let lastResentAt) = admission {
+                if status != .wait {
                     // A redelivered job whose outcome exists: skip it.
                     watermark.durable(partition: message.partition, offset: message.offset)
                     return
                 }
                 // A resent job's deadline counts from its resend.
-                since = record.lastResentAt ?? job.acceptedAt
+                since = lastResentAt ?? job.acceptedAt
             }
         } catch {
             // Without the registry nothing can be made durable; the job runs anyway and its

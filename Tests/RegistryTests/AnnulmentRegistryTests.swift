@@ -156,3 +156,27 @@ extension RegistryTests {
         }
     }
 }
+
+extension RegistryTests {
+    @Test func admittingAJobRegistersItOnceAndThenReportsItsStatus() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let tenant = try await Self.tenant(registry)
+        let job = UUID()
+        func admit() async throws -> Registry.Admission {
+            try await registry.admitJob(uuid: job, tenantID: tenant.id, groupCode: tenant.groupCode, externalID: "a1", operation: "sell",
+                                        acceptedAt: Date(), callbackURL: nil, body: "{}")
+        }
+        #expect(try await admit() == .registered)
+        #expect(try await admit() == .known(status: .wait, lastResentAt: nil))
+        try await registry.failJob(jobUUID: job, kassaID: nil, epoch: nil, code: 1, type: "timeout", text: "late")
+        #expect(try await admit() == .known(status: .fail, lastResentAt: nil))
+        let reopened = try await registry.reopenForResend(uuids: [job], tenantID: tenant.id)
+        #expect(reopened.count == 1)
+        guard case .known(.wait, let resentAt) = try await admit() else {
+            Issue.record("a reopened job is waiting again")
+            return
+        }
+        #expect(resentAt != nil)
+    }
+}
