@@ -129,6 +129,9 @@ public actor KassaModule {
     /// The fault the module shows now (`hang` once a `hang_after_fiscalizing` has tripped).
     public var currentFault: ModuleFault { faults.fault }
 
+    /// Commands taken and held unanswered by a `hang` (a probe can await them instead of guessing).
+    public private(set) var commandsHeld = 0
+
     /// Returns once `condition` holds for the module's fault, or when the task is cancelled
     /// (check `Task.isCancelled`).
     public func waitForFault(_ condition: @escaping @Sendable (ModuleFault) -> Bool) async {
@@ -179,7 +182,9 @@ public actor KassaModule {
         }
         // A hung module takes the command and does nothing until the fault is lifted.
         if faults.fault == .hang {
+            commandsHeld += 1
             await waitForFault { $0 != .hang }
+            commandsHeld -= 1
             if Task.isCancelled { return .hangUp }
         }
         // A dead module's listener is closing; a command that slipped in gets no answer.

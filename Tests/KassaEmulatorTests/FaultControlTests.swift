@@ -315,6 +315,9 @@ struct FaultControlTests {
             #expect(try await eventually { try await h.faults()[h.slot(0).fnSerial] == "hang" })
             let hung = try await h.connect(1, commandTimeout: .seconds(60))
             outcomes.append(Task { await clientError { _ = try await hung.status() } })
+            // Stop only once the module holds the command: stopping earlier would find it unsent.
+            let module = h.fleet.members[1].module
+            #expect(await eventually { await module.commandsHeld == 1 })
         }
         // The fleet has stopped; both commands lost their connections unanswered.
         for outcome in outcomes {
