@@ -24,6 +24,10 @@ public struct FleetConfiguration: Sendable {
     /// UNSAFE, chaos drills only: modules accept commands with a stale lease epoch
     /// (`KassaModule.Settings.unsafeIgnoreEpoch`). Off by default.
     public var unsafeIgnoreEpoch: Bool
+    /// Run only the modules of these sites (nil: every site). Each site's racks run in an
+    /// emulator of their own, so a drill can lose a site's kassas without touching the other's;
+    /// the whole topology is still read, because FN serials derive from positions in it.
+    public var sites: Set<String>?
 
     /// A receipt's service time on a module at full speed.
     public static let baseServiceTime: Duration = .milliseconds(900)
@@ -43,6 +47,7 @@ public struct FleetConfiguration: Sendable {
         self.fnLifetime = fnLifetime
         self.syncToDisk = syncToDisk
         self.unsafeIgnoreEpoch = unsafeIgnoreEpoch
+        self.sites = nil
     }
 
     /// The same, with the topology loaded from a file (`cluster/topology.yaml` by default).
@@ -84,6 +89,13 @@ public struct FleetConfiguration: Sendable {
             }
         }
         var slots = topology.modules
+        if let sites {
+            let unknown = sites.subtracting(topology.sites.map(\.name))
+            guard unknown.isEmpty else {
+                throw FleetError(module: nil, "no site \(unknown.sorted().joined(separator: ", ")) in the topology (it has \(topology.sites.map(\.name).joined(separator: ", ")))")
+            }
+            slots = slots.filter { sites.contains($0.site) }
+        }
         if ephemeralPorts {
             for i in slots.indices { slots[i].port = 0 }
         }
@@ -92,7 +104,7 @@ public struct FleetConfiguration: Sendable {
 }
 
 /// Why the fleet could not start, naming the module when it was one module's fault.
-public struct FleetError: Error, Sendable, CustomStringConvertible {
+public struct FleetError: Error, Sendable, Equatable, CustomStringConvertible {
     /// "A1-1/07 (FN 9999010010010007)", or nil for the configuration as a whole.
     public var module: String?
     public var message: String

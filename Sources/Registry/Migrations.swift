@@ -166,6 +166,22 @@ extension Registry {
             // The job a refund annuls (NULL for the shops' own receipts).
             "ALTER TABLE jobs ADD COLUMN annuls uuid REFERENCES jobs (uuid)",
         ]),
+        Migration(version: 4, name: "topology and the kassas each tenant needs", statements: [
+            // The topology file as loaded: one row per assembly, in file order (`position`), so
+            // the modules and their FN serials can be derived again exactly as the emulator does.
+            """
+            CREATE TABLE assemblies (
+                name      text PRIMARY KEY,
+                site      text NOT NULL,
+                rack      text NOT NULL,
+                host      text NOT NULL,
+                base_port integer NOT NULL CHECK (base_port > 0 AND base_port < 65536),
+                modules   integer NOT NULL CHECK (modules BETWEEN 1 AND 48),
+                position  integer NOT NULL
+            )
+            """,
+            "ALTER TABLE tenants ADD COLUMN kassas_wanted integer NOT NULL DEFAULT 0 CHECK (kassas_wanted >= 0)",
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under

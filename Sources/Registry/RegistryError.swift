@@ -1,5 +1,5 @@
 /// Everything the registry can throw. Each case says enough to act on without the logs.
-public enum RegistryError: Error, Sendable, CustomStringConvertible {
+public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No usable connection: connecting or reconnecting failed, or the connection broke while a
     /// statement was in flight. In the latter case the statement's outcome is unknown (it may
     /// have committed); callers on the exactly-once path must treat that as "in doubt".

@@ -108,6 +108,8 @@ public struct TenantRecord: Sendable, Equatable {
     public var createdAt: Date
     /// In-doubt and deadline policy.
     public var policy: TenantPolicy
+    /// How many kassas the tenant rents: placement tops its active kassas up to this.
+    public var kassasWanted: Int
 
     init(row: PostgresRow) throws {
         id = try row.int64("id")
@@ -123,12 +125,13 @@ public struct TenantRecord: Sendable, Equatable {
         blocked = try row.bool("blocked")
         createdAt = try row.date("created_at")
         policy = try TenantPolicy(row: row)
+        kassasWanted = try row.int("kassas_wanted")
     }
 
     static let columns = """
         id, group_code, inn, payment_address, sno, login, password_salt, password_hash,
         callback_url, callback_secret, blocked, created_at,
-        in_doubt_policy, in_doubt_resend_after_ms, deadline_ms, deadline_action
+        in_doubt_policy, in_doubt_resend_after_ms, deadline_ms, deadline_action, kassas_wanted
         """
 }
 

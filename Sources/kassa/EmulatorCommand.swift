@@ -10,6 +10,7 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Where FN state and archives live (one folder per FN serial).") var dataDir = ".cluster/fn"
     @Option(help: "Speed factor: the service time is 0.9 s / speed.") var speed: Double = 1
     @Option(help: "Added to every module port.") var portOffset = 0
+    @Option(help: "Run only this site's modules (repeat for several; default: every site).") var site: [String] = []
     @Option(help: "Serve the fault control plane (HTTP: GET /modules, POST and DELETE /faults) on 127.0.0.1 at this port.")
     var controlPort: Int?
     @Flag(help: "UNSAFE, chaos drills only: accept commands with a stale lease epoch (lease fencing off).")
@@ -20,7 +21,7 @@ struct EmulatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let topology = try Topology.load(path: self.topology).shifted(portOffset: portOffset)
-        let modules = topology.modules
+        let modules = topology.modules.filter { site.isEmpty || site.contains($0.site) }
         if printLastPort {
             print(modules.map(\.port).max() ?? 0)
             return
@@ -36,8 +37,9 @@ struct EmulatorCommand: AsyncParsableCommand {
             throw ValidationError("--control-port: expected a port number 1-65535, found \(controlPort)")
         }
         let logger = CommonOptions.logger("kassa.emulator", level: logLevel)
-        let configuration = FleetConfiguration(
+        var configuration = FleetConfiguration(
             topology: topology, dataDirectory: dataDir, speed: speed, unsafeIgnoreEpoch: unsafeIgnoreEpoch)
+        if !site.isEmpty { configuration.sites = Set(site) }
         // SIGTERM ends the process: every document is on disk (fsync) before its answer is sent.
         try await runFleet(configuration, controlPort: controlPort, logger: logger)
     }

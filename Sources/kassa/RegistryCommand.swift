@@ -8,7 +8,7 @@ import Yams
 struct RegistryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry", abstract: "Registry administration.",
-        subcommands: [Migrate.self, Provision.self]
+        subcommands: [Migrate.self, Provision.self, TopologyCommand.self, PlaceCommand.self, PlacementShowCommand.self, RetireCommand.self]
     )
 
     struct Migrate: AsyncParsableCommand {
@@ -38,25 +38,30 @@ struct RegistryCommand: AsyncParsableCommand {
             let logger = common.logger("kassa.registry")
             let topology = try Topology.load(path: self.topology).shifted(portOffset: portOffset)
             let plan = try TenantsFile.load(path: tenants)
-            let placement = try DemoPlacement.assign(plan.tenants.map(\.kassas), to: topology.modules)
+            let needed = plan.tenants.map(\.kassas).reduce(0, +)
+            guard needed <= topology.modules.count else {
+                throw ValidationError("the tenants need \(needed) kassas but the topology has \(topology.modules.count) modules")
+            }
             let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: 2), logger: logger)
             defer { registry.close() }
+            try await registry.loadTopology(topology)
             for (index, tenant) in plan.tenants.enumerated() {
-                let record = try await registry.upsertTenant(groupCode: tenant.groupCode, inn: tenant.inn, paymentAddress: tenant.paymentAddress,
-                                                            sno: tenant.sno, login: tenant.login, password: tenant.password, callbackURL: nil,
-                                                            policy: plan.policies[index])
-                for module in placement[index] {
-                    let client = try await KassaClient.connect(host: module.host, port: module.port)
-                    let registrationNumber = "00000" + module.fnSerial.suffix(11)
-                    let status = try await client.register(RegisterRequest(inn: tenant.inn, paymentAddress: tenant.paymentAddress,
-                                                                           sno: tenant.sno, registrationNumber: registrationNumber))
-                    await client.close()
-                    _ = try await registry.upsertKassa(KassaPlacement(
-                        tenantID: record.id, site: module.site, rack: module.rack, assembly: module.assembly, slot: module.slot,
-                        address: "\(module.host):\(module.port)", fnSerial: status.fnSerial, registrationNumber: registrationNumber,
-                        fnCapacity: Int(status.fnCapacity), fnExpiresAt: status.fnExpiresAt), lastDocumentNumber: status.lastDocumentNumber)
+                try await registry.upsertTenant(groupCode: tenant.groupCode, inn: tenant.inn, paymentAddress: tenant.paymentAddress,
+                                                sno: tenant.sno, login: tenant.login, password: tenant.password, callbackURL: nil,
+                                                policy: plan.policies[index])
+                try await registry.setKassasWanted(groupCode: tenant.groupCode, count: tenant.kassas)
+            }
+            // Placed after every tenant is on record, one kassa per tenant per round, so the
+            // tenants share the hardware evenly instead of the first taking the best spread.
+            var placed = plan.tenants.map { _ in [ModuleSlot]() }
+            for round in 1...(plan.tenants.map(\.kassas).max() ?? 0) {
+                for (index, tenant) in plan.tenants.enumerated() where tenant.kassas >= round {
+                    let outcome = try await registry.placeKassas(groupCode: tenant.groupCode, count: round, register: registerModule)
+                    placed[index] = outcome.holding
                 }
-                print("tenant \(tenant.groupCode): \(placement[index].count) kassas (\(Set(placement[index].map(\.assembly)).sorted().joined(separator: ", ")))")
+            }
+            for (index, tenant) in plan.tenants.enumerated() {
+                print(PlacementTable.render(PlacementOutcome(groupCode: tenant.groupCode, placed: [], holding: placed[index]), dryRun: false))
             }
             if let credentialsOut {
                 let credentials = plan.tenants.map {
@@ -194,35 +199,5 @@ struct TenantsFile: Decodable {
             }
         }
         return validated
-    }
-}
-
-/// The demo's placement: modules are interleaved across assemblies and each tenant takes a run
-/// of them, so a tenant's kassas alternate between assemblies. (Placement by site, rack and assembly with
-/// refusals is issue #4's provisioning command.)
-enum DemoPlacement {
-    static func assign(_ counts: [Int], to modules: [ModuleSlot]) throws -> [[ModuleSlot]] {
-        let needed = counts.reduce(0, +)
-        guard needed <= modules.count else {
-            throw ValidationError("the tenants need \(needed) kassas but the topology has \(modules.count) modules")
-        }
-        // Interleave assemblies: take slot 1 of every assembly, then slot 2, ...
-        let byAssembly = Dictionary(grouping: modules, by: \.assembly)
-        let assemblies = byAssembly.keys.sorted()
-        var interleaved: [ModuleSlot] = []
-        let depth = byAssembly.values.map(\.count).max() ?? 0
-        for i in 0..<depth {
-            for a in assemblies where i < (byAssembly[a]?.count ?? 0) {
-                if let m = byAssembly[a]?.sorted(by: { $0.slot < $1.slot })[i] { interleaved.append(m) }
-            }
-        }
-        // Each tenant takes the next run of the interleaved list, so its kassas alternate assemblies.
-        var result: [[ModuleSlot]] = []
-        var next = 0
-        for count in counts {
-            result.append(Array(interleaved[next..<(next + count)]))
-            next += count
-        }
-        return result
     }
 }
