@@ -61,6 +61,10 @@ actor TenantDesk {
     /// Jobs in doubt on a kassa this desk does not hold (a previous owner's intent): they wait
     /// for that intent to be reconciled and are tried again on every sweep.
     private var parked: [UUID: Queued] = [:]
+    /// Assemblies and racks with several recent failures: their kassas wait for a probe.
+    private var suspects = SuspectDomains()
+    /// Suspect domains with a probe under way.
+    private var probing: Set<FailureDomain> = []
 
     init(tenantID: Int64, groupCode: String, partition: Int32, registry: Registry, configuration: DispatcherConfiguration,
          group: any EventLoopGroup, logger: Logger, onDurable: @escaping @Sendable (Int32, Int64) -> Void) {
@@ -108,6 +112,7 @@ actor TenantDesk {
             while let self, await !self.isStopped {
                 try? await Task.sleep(for: sweepEvery)
                 await self.sweepDeadlines()
+                await self.probeSuspects()
                 // The tenant may change its policy at any time; it applies within seconds.
                 if ContinuousClock.now - lastRefresh >= Self.policyRefreshInterval {
                     lastRefresh = .now
@@ -251,8 +256,13 @@ actor TenantDesk {
     private func pump() {
         guard !stopped else { return }
         let now = ContinuousClock.now
+        // Kassas of a suspect assembly or rack wait for a probe, unless the tenant has no others.
+        let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
         while !queue.isEmpty {
-            let free = slots.values.filter { !$0.busy && ($0.restUntil.map { $0 <= now } ?? true) }
+            let free = slots.values.filter {
+                !$0.busy && ($0.restUntil.map { $0 <= now } ?? true)
+                    && !(avoidSuspects && suspects.isSuspect($0.kassa.candidateBase))
+            }
             guard !free.isEmpty else { return }
             let head = queue[0]
             let candidates = free.map { slot -> KassaCandidate in
@@ -304,8 +314,10 @@ actor TenantDesk {
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
             free(kassa, rest: true)
+            noteFailure(of: kassa)
             retry(item, failedOn: kassa)
         case .inDoubt:
+            noteFailure(of: kassa)
             if holds(kassa) { slots[kassa.id]?.inDoubt = item.job.uuid }
             if let offset = item.offset { waiting[item.job.uuid, default: []].append(offset) }
             scheduleReconcile(item.job.uuid, on: kassa, lastDocumentNumber: kassa.lastDocumentNumber)
@@ -324,6 +336,49 @@ actor TenantDesk {
                 if let offset = item.offset { waiting[item.job.uuid, default: []].append(offset) }
             } else {
                 retry(item, failedOn: kassa)
+            }
+        }
+        pump()
+    }
+
+    /// Counts a kassa's failure against its assembly and rack; several make the domain suspect.
+    private func noteFailure(of kassa: LeasedKassa) {
+        for domain in suspects.recordFailure(of: kassa.candidateBase, at: .now) {
+            logger.warning("\(domain) suspect: several of its kassas failed; they take no receipts until a probe passes")
+        }
+    }
+
+    /// Probes one idle kassa of each suspect domain with `status`; a passing probe trusts the
+    /// domain again. A domain stays suspect (and probed every sweep) while its kassas stay dead.
+    private func probeSuspects() {
+        guard !stopped else { return }
+        for domain in suspects.suspects where !probing.contains(domain) {
+            guard let slot = slots.values.first(where: {
+                !$0.busy && $0.inDoubt == nil && suspects.suspectDomain(of: $0.kassa.candidateBase) == domain
+            }) else { continue }
+            let kassa = slot.kassa
+            slots[kassa.id]?.busy = true
+            probing.insert(domain)
+            let timeout = configuration.connectTimeout
+            Task {
+                var passed = false
+                do {
+                    _ = try await kassa.session.connected().status(timeout: timeout)
+                    passed = true
+                } catch {
+                    await kassa.session.reset()
+                }
+                await self.probed(domain, on: kassa, passed: passed)
+            }
+        }
+    }
+
+    private func probed(_ domain: FailureDomain, on kassa: LeasedKassa, passed: Bool) {
+        probing.remove(domain)
+        if holds(kassa) { slots[kassa.id]?.busy = false }
+        if passed {
+            for cleared in suspects.probePassed(on: kassa.candidateBase) {
+                logger.notice("\(cleared) trusted again: a probe of kassa \(kassa.id) passed")
             }
         }
         pump()
