@@ -25,10 +25,62 @@ public struct DispatcherConfiguration: Sendable {
     /// reading the FN archive. This breaks exactly-once on purpose; it exists so a drill can show
     /// that the ground-truth checker catches the duplicates.
     public var unsafeSkipReconcile = false
+    /// How to reach kassas of other sites: through the WAN between the sites (on one machine,
+    /// the `kassa wan-link` proxy), by site. Kassas of this dispatcher's own site and of sites
+    /// without a route are reached at their registered address.
+    public var siteRoutes: [String: SiteRoute] = [:]
 
     public init(name: String, site: String, bootstrapServers: String) {
         self.name = name
         self.site = site
         self.bootstrapServers = bootstrapServers
     }
+}
+
+extension DispatcherConfiguration {
+    /// The address to dial for a kassa of `site` registered at `address` ("host:port").
+    public func dialAddress(site: String, address: String) -> String {
+        guard site != self.site, let route = siteRoutes[site] else { return address }
+        return route.address(for: address)
+    }
+}
+
+/// The way to another site: its kassa ports as forwarded by the WAN link, at `host`, each port
+/// shifted by `portShift`. Written `SITE=HOST:+SHIFT`, e.g. `B=127.0.0.1:+10000`.
+public struct SiteRoute: Sendable, Equatable {
+    public var host: String
+    public var portShift: Int
+
+    public init(host: String, portShift: Int) {
+        self.host = host
+        self.portShift = portShift
+    }
+
+    /// `registered` ("host:port") as reached through this route.
+    public func address(for registered: String) -> String {
+        guard let colon = registered.lastIndex(of: ":"), let port = Int(registered[registered.index(after: colon)...]) else {
+            return registered
+        }
+        return "\(host):\(port + portShift)"
+    }
+
+    /// Parses `SITE=HOST:+SHIFT` (or `-SHIFT`); the error says what is wrong.
+    public static func parse(_ text: String) throws(SiteRouteError) -> (site: String, route: SiteRoute) {
+        let expected = "expected SITE=HOST:+SHIFT, e.g. B=127.0.0.1:+10000"
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2, !parts[0].isEmpty, let colon = parts[1].lastIndex(of: ":") else {
+            throw SiteRouteError("\(text): \(expected)")
+        }
+        let host = String(parts[1][..<colon])
+        let shiftText = parts[1][parts[1].index(after: colon)...]
+        guard !host.isEmpty, let sign = shiftText.first, sign == "+" || sign == "-", let shift = Int(shiftText) else {
+            throw SiteRouteError("\(text): \(expected)")
+        }
+        return (parts[0], SiteRoute(host: host, portShift: shift))
+    }
+}
+
+public struct SiteRouteError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }

@@ -131,7 +131,8 @@ actor TenantDesk {
                 still.append(record)
                 continue
             }
-            let session = KassaSession(address: record.address, epoch: lease.epoch, group: group, connectTimeout: configuration.connectTimeout)
+            let address = configuration.dialAddress(site: record.site, address: record.address)
+            let session = KassaSession(address: address, epoch: lease.epoch, group: group, connectTimeout: configuration.connectTimeout)
             let kassa = LeasedKassa(record: record, epoch: lease.epoch, session: session, defaultSNO: defaultSNO)
             var slot = Slot(record: record, kassa: kassa)
             if let intent = try? await registry.intent(kassaID: record.id) {

@@ -13,6 +13,7 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Consumer group.") var group = "kassa-dispatchers"
     @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
     @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
+    @Option(help: "Reach another site's kassas through the WAN link: SITE=HOST:+PORT_SHIFT (repeatable).") var via: [String] = []
     @Flag(help: "DEBUG ONLY, breaks exactly-once: send a receipt in doubt elsewhere without reading the FN archive (for the checker's own drill).")
     var unsafeSkipReconcile = false
 
@@ -26,6 +27,14 @@ struct DispatcherCommand: AsyncParsableCommand {
         configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
         configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
         configuration.unsafeSkipReconcile = unsafeSkipReconcile
+        for text in via {
+            do {
+                let (site, route) = try SiteRoute.parse(text)
+                configuration.siteRoutes[site] = route
+            } catch {
+                throw ValidationError("--via \(error)")
+            }
+        }
         if unsafeSkipReconcile {
             logger.critical("UNSAFE: --unsafe-skip-reconcile is on; receipts in doubt are resent without reading the FN archive, duplicates will happen")
         }

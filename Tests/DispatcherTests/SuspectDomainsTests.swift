@@ -64,3 +64,23 @@ import Testing
         #expect(domains.suspects.isEmpty)
     }
 }
+
+@Suite struct SiteRouteTests {
+    @Test func anotherSitesKassasAreDialedThroughTheWAN() throws {
+        var configuration = DispatcherConfiguration(name: "a1", site: "A", bootstrapServers: "")
+        let (site, route) = try SiteRoute.parse("B=127.0.0.1:+10000")
+        configuration.siteRoutes[site] = route
+        #expect(configuration.dialAddress(site: "B", address: "127.0.0.1:23007") == "127.0.0.1:33007")
+        // Its own site, and a site without a route, are dialed directly.
+        #expect(configuration.dialAddress(site: "A", address: "127.0.0.1:21007") == "127.0.0.1:21007")
+        #expect(configuration.dialAddress(site: "C", address: "127.0.0.1:25007") == "127.0.0.1:25007")
+        #expect(try SiteRoute.parse("A=10.0.0.1:-5").route == SiteRoute(host: "10.0.0.1", portShift: -5))
+    }
+
+    @Test(arguments: ["B", "B=127.0.0.1", "B=127.0.0.1:10000", "=127.0.0.1:+1", "B=:+1", "B=h:+x"])
+    func aMalformedRouteSaysWhatIsExpected(_ text: String) {
+        #expect(throws: SiteRouteError("\(text): expected SITE=HOST:+SHIFT, e.g. B=127.0.0.1:+10000")) {
+            try SiteRoute.parse(text)
+        }
+    }
+}
