@@ -4,9 +4,9 @@
 # Drills may add flags for one start: KASSA_EMULATOR_FLAGS, KASSA_DISPATCHER_FLAGS.
 SETTINGS="$CLUSTER_DIR/settings"
 
-# save_settings: records SPEED and TOPOLOGY for later restarts (cluster/up).
+# save_settings: records SPEED, TOPOLOGY, SITES and DB_CONN for later restarts (cluster/up).
 save_settings() {
-    printf 'SPEED=%q\nTOPOLOGY=%q\n' "$SPEED" "$TOPOLOGY" >"$SETTINGS"
+    printf 'SPEED=%q\nTOPOLOGY=%q\nSITES=%q\nDB_CONN=%q\n' "$SPEED" "$TOPOLOGY" "$SITES" "$DB_CONN" >"$SETTINGS"
 }
 
 # load_settings: the values cluster/up recorded (cluster/start).
@@ -15,29 +15,79 @@ load_settings() {
     source "$SETTINGS"
 }
 
-start_emulator() {
-    # shellcheck disable=SC2086  # the flags are words on purpose
-    start emulator "$KASSA_BIN" emulator --topology "$TOPOLOGY" --data-dir "$CLUSTER_DIR/fn" --speed "$SPEED" \
-        --port-offset "$EMULATOR_PORT_OFFSET" --control-port "$EMULATOR_CONTROL_PORT" ${KASSA_EMULATOR_FLAGS:-}
-    wait_port "$("$KASSA_BIN" emulator --topology "$TOPOLOGY" --port-offset "$EMULATOR_PORT_OFFSET" --print-last-port)" 60 emulator
+# Two sites: each site's modules run in an emulator of their own (emulator-a, emulator-b), so a
+# drill can lose one site's kassas; one site: a single emulator for the whole topology.
+# WAN_PORT_SHIFT: where the WAN link forwards another site's module ports (port + shift).
+WAN_PORT_SHIFT=10000
+WAN_CONTROL_PORT=$((20997 + OFFSET))
+
+# emulator_control_port SITE: site A keeps the single-site port, site B takes the one below.
+emulator_control_port() {
+    case "$1" in A|"") echo "$EMULATOR_CONTROL_PORT" ;; B) echo $((EMULATOR_CONTROL_PORT - 1)) ;; esac
 }
 
+# start_emulator [SITE]
+start_emulator() {
+    local site="${1:-}" name=emulator site_flags=()
+    if [ -n "$site" ]; then name="emulator-${site,,}"; site_flags=(--site "$site"); fi
+    # shellcheck disable=SC2086  # the flags are words on purpose
+    start "$name" "$KASSA_BIN" emulator --topology "$TOPOLOGY" "${site_flags[@]}" --data-dir "$CLUSTER_DIR/fn" \
+        --speed "$SPEED" --port-offset "$EMULATOR_PORT_OFFSET" --control-port "$(emulator_control_port "$site")" \
+        ${KASSA_EMULATOR_FLAGS:-}
+    wait_port "$("$KASSA_BIN" emulator --topology "$TOPOLOGY" "${site_flags[@]}" --port-offset "$EMULATOR_PORT_OFFSET" --print-last-port)" 60 "$name"
+}
+
+# site_ports SITE: FIRST-LAST module ports of the site.
+site_ports() {
+    "$KASSA_BIN" emulator --topology "$TOPOLOGY" --site "$1" --port-offset "$EMULATOR_PORT_OFFSET" --print-port-range
+}
+
+# start_wan_link: the WAN between sites A and B. Link "A->B" carries site A's traffic to site B's
+# modules (listening at their ports + WAN_PORT_SHIFT), "B->A" the reverse.
+start_wan_link() {
+    local a b
+    a="$(site_ports A)"; b="$(site_ports B)"
+    shifted() { echo "$((${1%-*} + WAN_PORT_SHIFT))-$((${1#*-} + WAN_PORT_SHIFT))"; }
+    cat >"$CLUSTER_DIR/wan.yaml" <<YAML
+# Written by cluster/up: the WAN between the sites (kassa wan-link).
+links:
+  - name: "A->B"
+    latency_ms: 0
+    routes:
+      - {listen: "127.0.0.1:$(shifted "$b")", target: "127.0.0.1:$b"}
+  - name: "B->A"
+    latency_ms: 0
+    routes:
+      - {listen: "127.0.0.1:$(shifted "$a")", target: "127.0.0.1:$a"}
+YAML
+    start wan-link "$KASSA_BIN" wan-link --config "$CLUSTER_DIR/wan.yaml" --control-port "$WAN_CONTROL_PORT"
+    wait_http "http://127.0.0.1:$WAN_CONTROL_PORT/livez" 30
+}
+
+# start_ingress [SITE]: site B's ingress listens on the port after site A's.
 start_ingress() {
+    local site="${1:-}" name=ingress port="$INGRESS_PORT"
+    if [ -n "$site" ]; then name="ingress-${site,,}"; [ "$site" = B ] && port=$((INGRESS_PORT + 1)); fi
     [ -f "$CLUSTER_DIR/token.secret" ] || head -c 32 /dev/urandom >"$CLUSTER_DIR/token.secret"
     chmod 600 "$CLUSTER_DIR/token.secret"
-    start ingress "$KASSA_BIN" ingress --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
-        --port "$INGRESS_PORT" --token-secret-file "$CLUSTER_DIR/token.secret"
-    wait_http "http://127.0.0.1:$INGRESS_PORT/readyz" 60
+    start "$name" "$KASSA_BIN" ingress --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
+        --port "$port" --token-secret-file "$CLUSTER_DIR/token.secret"
+    wait_http "http://127.0.0.1:$port/readyz" 60
 }
 
-# start_dispatcher NAME SITE: the dispatcher joins the consumer group named in
-# $CLUSTER_DIR/dispatcher-group (a replay drill writes a fresh one), else kassa-dispatchers.
+# start_dispatcher NAME: its site is the name's first letter (a1 → A). The dispatcher joins the
+# consumer group named in $CLUSTER_DIR/dispatcher-group (a replay drill writes a fresh one), else
+# kassa-dispatchers. With two sites it reaches the other site's kassas through the WAN link.
 start_dispatcher() {
-    local group=kassa-dispatchers
+    local group=kassa-dispatchers site via=()
+    site="$(printf '%s' "${1:0:1}" | tr '[:lower:]' '[:upper:]')"
     [ -f "$CLUSTER_DIR/dispatcher-group" ] && group="$(cat "$CLUSTER_DIR/dispatcher-group")"
+    if [ "${SITES:-1}" = 2 ]; then
+        case "$site" in A) via=(--via "B=127.0.0.1:+$WAN_PORT_SHIFT") ;; B) via=(--via "A=127.0.0.1:+$WAN_PORT_SHIFT") ;; esac
+    fi
     # shellcheck disable=SC2086
     start "dispatcher-$1" "$KASSA_BIN" dispatcher --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
-        --name "$1-$OFFSET" --site "$2" --group "$group" ${KASSA_DISPATCHER_FLAGS:-}
+        --name "$1-$OFFSET" --site "$site" --group "$group" "${via[@]}" ${KASSA_DISPATCHER_FLAGS:-}
 }
 
 # wait_dispatcher NAME: until the consumer group handed it partitions (~3 s on a first join).

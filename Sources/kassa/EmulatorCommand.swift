@@ -18,12 +18,17 @@ struct EmulatorCommand: AsyncParsableCommand {
     @Option(help: "Log level.") var logLevel = "info"
     @Flag(help: "Print the highest module port and exit (for scripts).") var printLastPort = false
     @Flag(help: "Print a one-line summary of the topology and exit.") var printSummary = false
+    @Flag(help: "Print the lowest and highest module port as FIRST-LAST and exit (for scripts).") var printPortRange = false
 
     func run() async throws {
         let topology = try Topology.load(path: self.topology).shifted(portOffset: portOffset)
         let modules = topology.modules.filter { site.isEmpty || site.contains($0.site) }
         if printLastPort {
             print(modules.map(\.port).max() ?? 0)
+            return
+        }
+        if printPortRange {
+            print("\(modules.map(\.port).min() ?? 0)-\(modules.map(\.port).max() ?? 0)")
             return
         }
         if printSummary {
