@@ -40,6 +40,9 @@ public final class PostgresConnection {
     private let parameters: ConnectionParameters
     let logger: Logger
     private var handle: OpaquePointer?
+    /// Set when the server turned out to be no primary any more (a failover demoted it): the
+    /// next unit of work reconnects, and the multi-host connection string finds the new primary.
+    private var serverDemoted = false
 
     init(parameters: ConnectionParameters, logger: Logger) {
         self.parameters = parameters
@@ -165,6 +168,12 @@ public final class PostgresConnection {
             try connect()
             return
         }
+        if serverDemoted {
+            serverDemoted = false
+            logger.notice("registry: the server is read-only now (failed over), reconnecting to the primary")
+            try reconnect()
+            return
+        }
         if PQstatus(handle) == CONNECTION_OK, !Self.closedWhileIdle(handle) { return }
         logger.notice("registry: connection is broken, reconnecting")
         try reconnect()
@@ -275,6 +284,8 @@ public final class PostgresConnection {
         if let sqlState, sqlState.hasPrefix("08") || sqlState == "57P01" || sqlState == "57P02" || sqlState == "57P03" {
             return .connection("\(message) [\(sqlState)] — in: \(statement)")
         }
+        // read_only_sql_transaction: this node was demoted (or is a standby). Nothing was written.
+        if sqlState == "25006" { serverDemoted = true }
         return .statement(sqlState: sqlState, message: message, statement: statement)
     }
 
