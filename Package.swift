@@ -138,11 +138,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The WAN between two sites on one machine: a TCP delay proxy with a control plane.
+        .target(
+            name: "WANLink",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "kassa",
             dependencies: [
                 "KassaModel", "Kafka", "Registry", "KassaWire", "KassaEmulator",
-                "Ingress", "Dispatcher", "Load", "Chaos", "GroundTruth",
+                "Ingress", "Dispatcher", "Load", "Chaos", "GroundTruth", "WANLink",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,6 +191,19 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(name: "ChaosTests", dependencies: ["Chaos", "Load"], swiftSettings: strict),
+        .testTarget(
+            name: "WANLinkTests",
+            dependencies: [
+                "WANLink",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

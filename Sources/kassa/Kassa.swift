@@ -11,7 +11,7 @@ struct Kassa: AsyncParsableCommand {
         subcommands: [
             IngressCommand.self, DispatcherCommand.self, EmulatorCommand.self, RegistryCommand.self,
             KafkaCommand.self, LoadCommand.self,
-            ResendCommand.self, ChaosCommand.self,
+            ResendCommand.self, ChaosCommand.self, WANLinkCommand.self,
         ]
     )
 }
