@@ -29,6 +29,10 @@ public struct DispatcherConfiguration: Sendable {
     /// the `kassa wan-link` proxy), by site. Kassas of this dispatcher's own site and of sites
     /// without a route are reached at their registered address.
     public var siteRoutes: [String: SiteRoute] = [:]
+    /// How often each idle kassa's `status` is read to see whether it must be drained.
+    public var healthCheckInterval: Duration = .seconds(30)
+    /// When a kassa is drained (FN nearly full or expiring, OFD backlog).
+    public var drainRules = DrainRules()
 
     public init(name: String, site: String, bootstrapServers: String) {
         self.name = name

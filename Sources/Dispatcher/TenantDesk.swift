@@ -1,5 +1,6 @@
 import Foundation
 import KassaModel
+import KassaWire
 import Logging
 import NIOCore
 import Registry
@@ -28,6 +29,9 @@ actor TenantDesk {
         var used = 0
         /// The job whose intent is unresolved on this kassa, with the offsets waiting on it.
         var inDoubt: UUID?
+        /// Why the kassa takes no receipts for now (its FN or OFD link), from its last status.
+        var drained: DrainReason?
+        var lastHealthCheck: ContinuousClock.Instant?
     }
 
     let tenantID: Int64
@@ -89,7 +93,9 @@ actor TenantDesk {
                 defaultSNO = tenant.sno.first ?? "osn"
                 policy = tenant.policy
             }
-            unleased = try await registry.kassas(tenantID: tenantID).filter { $0.state == .active }
+            // Drained kassas are leased too: their status is still read, and one whose OFD
+            // backlog cleared takes receipts again.
+            unleased = try await registry.kassas(tenantID: tenantID).filter { $0.state == .active || $0.state == .drained }
         } catch {
             logger.error("could not load kassas", metadata: ["error": "\(error)"])
         }
@@ -113,6 +119,7 @@ actor TenantDesk {
                 try? await Task.sleep(for: sweepEvery)
                 await self.sweepDeadlines()
                 await self.probeSuspects()
+                await self.checkHealth()
                 // The tenant may change its policy at any time; it applies within seconds.
                 if ContinuousClock.now - lastRefresh >= Self.policyRefreshInterval {
                     lastRefresh = .now
@@ -135,6 +142,8 @@ actor TenantDesk {
             let session = KassaSession(address: address, epoch: lease.epoch, group: group, connectTimeout: configuration.connectTimeout)
             let kassa = LeasedKassa(record: record, epoch: lease.epoch, session: session, defaultSNO: defaultSNO)
             var slot = Slot(record: record, kassa: kassa)
+            // Until its first status says otherwise.
+            if record.state == .drained { slot.drained = .ofdBacklog(undelivered: 0) }
             if let intent = try? await registry.intent(kassaID: record.id) {
                 slot.inDoubt = intent.jobUUID
                 slot.busy = true
@@ -261,7 +270,7 @@ actor TenantDesk {
         let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
         while !queue.isEmpty {
             let free = slots.values.filter {
-                !$0.busy && ($0.restUntil.map { $0 <= now } ?? true)
+                !$0.busy && $0.drained == nil && ($0.restUntil.map { $0 <= now } ?? true)
                     && !(avoidSuspects && suspects.isSuspect($0.kassa.candidateBase))
             }
             guard !free.isEmpty else { return }
@@ -380,6 +389,54 @@ actor TenantDesk {
         if passed {
             for cleared in suspects.probePassed(on: kassa.candidateBase) {
                 logger.notice("\(cleared) trusted again: a probe of kassa \(kassa.id) passed")
+            }
+        }
+        pump()
+    }
+
+    /// Reads the status of idle kassas not checked for `healthCheckInterval`, to drain those
+    /// whose FN or OFD link is about to stop them (and bring back those that recovered).
+    private func checkHealth() {
+        guard !stopped else { return }
+        let now = ContinuousClock.now
+        let due = slots.values.filter {
+            !$0.busy && $0.inDoubt == nil && ($0.lastHealthCheck.map { now - $0 >= configuration.healthCheckInterval } ?? true)
+        }
+        for slot in due {
+            let kassa = slot.kassa
+            slots[kassa.id]?.busy = true
+            slots[kassa.id]?.lastHealthCheck = now
+            let timeout = configuration.connectTimeout
+            Task {
+                var status: KassaStatus?
+                do {
+                    status = try await kassa.session.connected().status(timeout: timeout)
+                } catch {
+                    await kassa.session.reset()
+                }
+                await self.checked(kassa, status: status)
+            }
+        }
+    }
+
+    private func checked(_ kassa: LeasedKassa, status: KassaStatus?) {
+        guard holds(kassa) else { return }
+        slots[kassa.id]?.busy = false
+        // A kassa that does not answer is the receipts' business (rest, suspect domains).
+        if let status, let slot = slots[kassa.id] {
+            let verdict = configuration.drainRules.verdict(status, now: Date(), drained: slot.drained)
+            if verdict != slot.drained {
+                slots[kassa.id]?.drained = verdict
+                let registry = self.registry
+                if let verdict {
+                    logger.warning("draining kassa: it takes no receipts until this clears", metadata: [
+                        "kassa": "\(kassa.id)", "reason": "\(verdict)", "needs_service": "\(verdict.needsService)",
+                    ])
+                    Task { try? await registry.setKassaState(id: kassa.id, .drained) }
+                } else {
+                    logger.notice("kassa takes receipts again", metadata: ["kassa": "\(kassa.id)"])
+                    Task { try? await registry.setKassaState(id: kassa.id, .active) }
+                }
             }
         }
         pump()

@@ -14,6 +14,10 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
     @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
     @Option(help: "Reach another site's kassas through the WAN link: SITE=HOST:+PORT_SHIFT (repeatable).") var via: [String] = []
+    @Option(help: "Seconds between reads of each idle kassa's status (to drain one about to fail).") var healthCheckInterval = 30.0
+    @Option(help: "Drain a kassa whose FN has fewer documents left than this.") var drainDocumentsLeft: Int64 = 500
+    @Option(help: "Drain a kassa with more documents than this waiting for the OFD.") var drainUndelivered: Int64 = 1000
+    @Option(help: "Drain a kassa whose FN expires within this many hours.") var drainExpiryHours = 72.0
     @Flag(help: "DEBUG ONLY, breaks exactly-once: send a receipt in doubt elsewhere without reading the FN archive (for the checker's own drill).")
     var unsafeSkipReconcile = false
 
@@ -27,6 +31,13 @@ struct DispatcherCommand: AsyncParsableCommand {
         configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
         configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
         configuration.unsafeSkipReconcile = unsafeSkipReconcile
+        guard healthCheckInterval > 0, drainDocumentsLeft >= 0, drainUndelivered >= 0, drainExpiryHours >= 0 else {
+            throw ValidationError("--health-check-interval must be positive; the --drain-* limits at least 0")
+        }
+        configuration.healthCheckInterval = .milliseconds(Int(healthCheckInterval * 1000))
+        configuration.drainRules.minDocumentsLeft = drainDocumentsLeft
+        configuration.drainRules.maxUndelivered = drainUndelivered
+        configuration.drainRules.minLifetimeLeft = .seconds(Int(drainExpiryHours * 3600))
         for text in via {
             do {
                 let (site, route) = try SiteRoute.parse(text)
