@@ -17,8 +17,9 @@ load_settings() {
 
 # Two sites: each site's modules run in an emulator of their own (emulator-a, emulator-b), so a
 # drill can lose one site's kassas; one site: a single emulator for the whole topology.
-# WAN_PORT_SHIFT: where the WAN link forwards another site's module ports (port + shift).
-WAN_PORT_SHIFT=10000
+# WAN_PORT_SHIFT: where the WAN link forwards another site's module ports (port + shift; kept
+# below 32768, where the kernel hands out ephemeral ports that could take a listener's place).
+WAN_PORT_SHIFT=4000
 WAN_CONTROL_PORT=$((20997 + OFFSET))
 
 # emulator_control_port SITE: site A keeps the single-site port, site B takes the one below.
