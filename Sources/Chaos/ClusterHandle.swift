@@ -22,6 +22,40 @@ public struct ClusterHandle: Sendable {
     public var fnDirectory: String { environment["KASSA_FN_DIR"] ?? "\(directory)/fn" }
     public var database: String { environment["KASSA_DB"] ?? "" }
     public var emulatorControlURL: String? { environment["KASSA_EMULATOR_CONTROL"] }
+    /// Every site's emulator control plane (one per site with two sites).
+    public var emulatorControlURLs: [String] {
+        ["KASSA_EMULATOR_CONTROL", "KASSA_EMULATOR_CONTROL_B"].compactMap { environment[$0] }
+    }
+    /// The WAN link's control plane (two sites only).
+    public var wanControlURL: String? { environment["KASSA_WAN_CONTROL"] }
+    /// 1 or 2.
+    public var sites: Int { Int(environment["KASSA_SITES"] ?? "1") ?? 1 }
+
+    /// The API base URL of a site's ingress (`A` is the default one).
+    public func apiURL(site: String) -> String {
+        site == "B" ? environment["KASSA_URL_B"] ?? apiURL : apiURL
+    }
+
+    /// The cluster's own processes of a site (two sites): its dispatchers, ingress and emulator.
+    public func siteProcesses(_ site: String) -> [String] {
+        let suffix = site.lowercased()
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: "\(directory)/pids")) ?? []
+        return names.filter { $0.hasSuffix(".pid") }.map { String($0.dropLast(4)) }
+            .filter { $0 == "ingress-\(suffix)" || $0 == "emulator-\(suffix)" || $0.hasPrefix("dispatcher-\(suffix)") }
+            .sorted()
+    }
+
+    /// Runs `cluster/registry-ha ARGS` for this cluster; its output.
+    public func registryHA(_ arguments: [String]) async throws(ChaosError) -> String {
+        var environment = ProcessInfo.processInfo.environment
+        environment["KASSA_CLUSTER_DIR"] = directory
+        if let offset = self.environment["KASSA_PORT_OFFSET"] { environment["KASSA_PORT_OFFSET"] = offset }
+        let result = await ChildProcess.run("\(root)/cluster/registry-ha", arguments: arguments, environment: environment)
+        guard result.status == 0 else {
+            throw .cluster("cluster/registry-ha \(arguments.joined(separator: " ")) failed (exit \(result.status)): \(result.output.suffix(2000))")
+        }
+        return result.output
+    }
     public var logsDirectory: String { "\(directory)/logs" }
 
     /// Reads `<directory>/env`; fails with what to do when the cluster was never brought up.

@@ -39,6 +39,9 @@ public struct Drill: Sendable, Codable, Equatable {
         public var duplicateRatio: Double?
         /// After sending, how long to keep polling reports for receipts still waiting.
         public var drainTimeoutS: Double?
+        /// Which site's ingress to post to (two sites; default A). A drill that loses site A
+        /// posts to B, as a load balancer would after its health checks.
+        public var ingress: String?
     }
 
     /// The steady state: throughput as a share of the offered fresh rate, and the p99 latency
@@ -82,6 +85,8 @@ public struct Drill: Sendable, Codable, Equatable {
         public var recoverWithinS: Double?
         /// Set on a drill that breaks the protocol on purpose: the checker must find violations.
         public var checkerMustFail: Bool?
+        /// Every registry failover (kill of the primary until a write succeeds) within this many seconds.
+        public var registryFailoverWithinS: Double?
     }
 
     /// Reads and validates a drill file.
@@ -165,6 +170,7 @@ extension Drill.LoadPlan {
         case tenants
         case duplicateRatio = "duplicate_ratio"
         case drainTimeoutS = "drain_timeout_s"
+        case ingress
     }
 }
 
@@ -191,6 +197,7 @@ extension Drill.ExpectedOutcome {
         case maxFailed = "max_failed"
         case recoverWithinS = "recover_within_s"
         case checkerMustFail = "checker_must_fail"
+        case registryFailoverWithinS = "registry_failover_within_s"
     }
 }
 

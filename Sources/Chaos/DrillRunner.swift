@@ -43,7 +43,7 @@ public struct DrillRunner: Sendable {
         let startedAt = Date()
         try FileManager.default.createDirectory(atPath: resultsDirectory, withIntermediateDirectories: true)
         let tenants = try loadTenants()
-        let kassas = try await tenantKassas(tenants.map(\.groupCode))
+        let (kassas, domains) = try await tenantKassas(tenants.map(\.groupCode))
         say("drill \(drill.name): \(drill.load.rate)/s for \(drill.load.durationS) s as \(tenants.count) tenants over \(kassas.values.map(\.count).reduce(0, +)) kassas, \(drill.faults.count) fault lines, seed \(seed)")
 
         if let setup = drill.setup {
@@ -55,15 +55,18 @@ public struct DrillRunner: Sendable {
         let ackLog = "\(resultsDirectory)/acknowledged.jsonl"
 
         return try await HTTPClient.withHTTPClient { client in
-            let control = cluster.emulatorControlURL.map { EmulatorControl(baseURL: $0, client: client) }
-            var configuration = LoadConfiguration(baseURL: cluster.apiURL, tenants: tenants, rate: drill.load.rate,
+            let controls = cluster.emulatorControlURLs
+            let control = controls.isEmpty ? nil : EmulatorControl(baseURLs: controls, client: client)
+            let wan = cluster.wanControlURL.map { WANControl(baseURL: $0, client: client) }
+            var configuration = LoadConfiguration(baseURL: cluster.apiURL(site: drill.load.ingress ?? "A"), tenants: tenants, rate: drill.load.rate,
                                                   duration: .milliseconds(Int(drill.load.durationS * 1000)), seed: seed, acknowledgedLogPath: ackLog)
             configuration.duplicateRatio = drill.load.duplicateRatio ?? 0.02
             configuration.drainTimeout = .milliseconds(Int((drill.load.drainTimeoutS ?? 120) * 1000))
             let runner = LoadRunner(configuration: configuration, logger: logger)
 
             let start = ContinuousClock.now
-            let injector = FaultInjector(cluster: cluster, control: control, kassas: kassas, seed: seed, start: start, say: say)
+            let injector = FaultInjector(cluster: cluster, control: control, wan: wan, kassas: kassas, domains: domains, seed: seed,
+                                         start: start, logger: logger, say: say)
             let schedule = drill.schedule(seed: seed)
             let watch = AbortWatch(conditions: drill.abort)
             let faults = Task { await injector.run(schedule) }
@@ -122,8 +125,16 @@ public struct DrillRunner: Sendable {
             let judge = SteadyStateJudge(drill: drill, timeline: outcome.timeline.seconds)
             let phases = judge.phases(faults: events)
             let recovery = judge.recovery(faults: events)
-            let failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
+            var failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
                                                evidence: evidence, aborted: watch.reason, faults: events)
+            if let limit = drill.expect.registryFailoverWithinS {
+                for failover in await injector.registryFailovers where failover > limit {
+                    failures.append(String(format: "a registry failover took %.1f s, more than %.0f s", failover, limit))
+                }
+                if events.contains(where: { $0.kind == "registry" && $0.detail.contains("did not resume") }) {
+                    failures.append("the registry did not accept writes again after its primary was killed")
+                }
+            }
             let report = DrillReport(
                 drill: drill.name, summary: drill.summary, seed: seed, startedAt: startedAt, finishedAt: Date(), load: drill.load,
                 loadSummary: outcome.summary, faults: events, hypothesis: drill.hypothesis, phases: phases, recovery: recovery,
@@ -167,16 +178,20 @@ public struct DrillRunner: Sendable {
         return Array(all.prefix(count))
     }
 
-    /// The FN serials of the tenants' active kassas by group code (kassa faults pick among them).
-    private func tenantKassas(_ groupCodes: [String]) async throws -> [String: [String]] {
+    /// The FN serials of the tenants' active kassas by group code (kassa faults pick among them),
+    /// and where each stands (faults on a whole assembly, rack or site).
+    private func tenantKassas(_ groupCodes: [String]) async throws -> ([String: [String]], [String: KassaDomains]) {
         let registry = try Registry(configuration: .init(connectionString: cluster.database, poolSize: 1), logger: logger)
         defer { registry.close() }
         var serials: [String: [String]] = [:]
+        var domains: [String: KassaDomains] = [:]
         for code in groupCodes {
             guard let tenant = try await registry.tenant(groupCode: code) else { throw ChaosError.registry("no tenant \(code)") }
-            serials[code] = try await registry.kassas(tenantID: tenant.id).filter { $0.state == .active }.map(\.fnSerial).sorted()
+            let active = try await registry.kassas(tenantID: tenant.id).filter { $0.state == .active }
+            serials[code] = active.map(\.fnSerial).sorted()
+            for kassa in active { domains[kassa.fnSerial] = KassaDomains(site: kassa.site, rack: kassa.rack, assembly: kassa.assembly) }
         }
-        return serials
+        return (serials, domains)
     }
 
     /// Restarts the emulator and/or the dispatchers with extra flags (empty: none). Dispatchers

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
+import KassaModel
 import Logging
+import Registry
 
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +12,32 @@ import Musl
 
 /// Brings a drill's faults into the cluster at their moments and lifts them again; keeps a
 /// record of what it did, and on `restore()` leaves nothing stopped, dead or faulty behind.
+/// Where a kassa stands: its failure domains.
+struct KassaDomains: Sendable, Equatable {
+    var site: String
+    var rack: String
+    var assembly: String
+
+    func name(of domain: String) -> String {
+        switch domain {
+        case "site": site
+        case "rack": rack
+        default: assembly
+        }
+    }
+}
+
 actor FaultInjector {
     private let cluster: ClusterHandle
     private let control: EmulatorControl?
+    private let wan: WANControl?
+    /// Where each kassa (FN serial) stands, for faults on a whole assembly, rack or site.
+    private let domains: [String: KassaDomains]
+    private let logger: Logger
+    /// Registry failovers: seconds from killing the primary until a write succeeded again.
+    private(set) var registryFailovers: [Double] = []
+    /// Domains with a fault on (`assembly A1-3` → event index), lifted like kassa faults.
+    private var faultyDomains: [String: Int] = [:]
     /// The kassas (FN serials) of the load's tenants, by group code; kassa faults pick among them.
     private let kassas: [String: [String]]
     private var random: ChaosRandom
@@ -29,10 +54,14 @@ actor FaultInjector {
     private var background: [Task<Void, Never>] = []
     private var replays = 0
 
-    init(cluster: ClusterHandle, control: EmulatorControl?, kassas: [String: [String]], seed: UInt64, start: ContinuousClock.Instant,
+    init(cluster: ClusterHandle, control: EmulatorControl?, wan: WANControl? = nil, kassas: [String: [String]],
+         domains: [String: KassaDomains] = [:], seed: UInt64, start: ContinuousClock.Instant, logger: Logger,
          say: @escaping @Sendable (String) -> Void) {
         self.cluster = cluster
         self.control = control
+        self.wan = wan
+        self.domains = domains
+        self.logger = logger
         self.kassas = kassas
         self.random = ChaosRandom(seed: seed ^ 0x5EED_FA17)
         self.seed = seed
@@ -109,7 +138,13 @@ actor FaultInjector {
                 await self.resume(name, event: index)
             })
         case .kassa:
-            await kassaFault(spec)
+            if spec.domain != nil { await domainFault(spec) } else { await kassaFault(spec) }
+        case .site:
+            await loseSite(spec)
+        case .wan:
+            await wanFault(spec)
+        case .registry:
+            await killRegistryPrimary(spec)
         case .restart:
             guard let name = spec.target, cluster.pid(of: name) != nil else {
                 _ = record("restart", spec.target ?? "?", end: now, "skipped: not running")
@@ -175,6 +210,190 @@ actor FaultInjector {
         })
     }
 
+    /// A fault on every module of one assembly, rack or site (power lost, switch dead).
+    private func domainFault(_ spec: FaultSpec) async {
+        let kind = spec.domain ?? "assembly"
+        let fault = spec.fault ?? "down"
+        guard let control else {
+            _ = record("kassa", "?", end: now, "skipped: the cluster has no emulator control plane")
+            return
+        }
+        let pool = spec.tenants.map { codes in codes.flatMap { kassas[$0] ?? [] } } ?? kassas.values.flatMap { $0 }
+        let candidates = Set(pool.compactMap { domains[$0]?.name(of: kind) }).subtracting(faultyDomains.keys.map { String($0.split(separator: " ").last ?? "") })
+        guard let name = spec.name ?? random.pick(candidates.sorted()) else {
+            _ = record("kassa", kind, end: now, "skipped: no \(kind) left to fault")
+            return
+        }
+        let label = "\(kind) \(name)"
+        do {
+            try await control.set(fault, target: [kind: .string(name)])
+        } catch {
+            _ = record("kassa", label, end: now, "failed: \(error)")
+            return
+        }
+        let hit = pool.filter { domains[$0]?.name(of: kind) == name }.count
+        let lasts = spec.forS.map { "for \($0) s" } ?? "until the drill ends"
+        let index = record("kassa", label, "\(fault) on every module of \(label) (\(hit) of the load's kassas), \(lasts)")
+        faultyDomains[label] = index
+        guard let length = spec.forS else { return }
+        background.append(Task {
+            try? await Task.sleep(for: .milliseconds(Int(length * 1000)))
+            await self.liftDomain(kind, name, event: index)
+        })
+    }
+
+    private func liftDomain(_ kind: String, _ name: String, event: Int) async {
+        try? await control?.set("none", target: [kind: .string(name)])
+        faultyDomains["\(kind) \(name)"] = nil
+        ended(event)
+        say("fault lifted on \(kind) \(name)")
+    }
+
+    /// A whole site gone: its dispatchers, ingress and emulator killed, and its registry node.
+    private func loseSite(_ spec: FaultSpec) async {
+        let site = spec.target ?? "A"
+        let names = cluster.siteProcesses(site)
+        guard !names.isEmpty else {
+            _ = record("site", site, end: now, "skipped: no processes of site \(site) are running")
+            return
+        }
+        for name in names {
+            do {
+                try await cluster.kill9(name)
+                dead.insert(name)
+            } catch {
+                say("could not kill \(name): \(error)")
+            }
+        }
+        var killed = names
+        if cluster.sites == 2 {
+            do {
+                _ = try await cluster.registryHA(["kill-node", "pg-\(site.lowercased())"])
+                killed.append("registry pg-\(site.lowercased())")
+                registryDown = true
+            } catch {
+                say("could not kill site \(site)'s registry node: \(error)")
+            }
+        }
+        let restartAfter = spec.restartAfterS ?? -1
+        let index = record("site", site, "kill -9 " + killed.joined(separator: ", ")
+                           + (restartAfter >= 0 ? "; back after \(restartAfter) s" : "; back after the load"))
+        guard restartAfter >= 0 else { return }
+        background.append(Task {
+            try? await Task.sleep(for: .milliseconds(Int(restartAfter * 1000)))
+            await self.bringBackSite(names, event: index)
+        })
+    }
+
+    private func bringBackSite(_ names: [String], event: Int) async {
+        await rejoinRegistry()
+        for name in names { await bringBack(name, event: -1) }
+        ended(event)
+    }
+
+    /// Set while a registry node is down, so `settle` brings it back.
+    private var registryDown = false
+
+    private func rejoinRegistry() async {
+        guard registryDown else { return }
+        do {
+            _ = try await cluster.registryHA(["up"])
+            registryDown = false
+            say("registry node back (as a replica)")
+        } catch {
+            say("could not bring the registry node back: \(error)")
+        }
+    }
+
+    private func wanFault(_ spec: FaultSpec) async {
+        guard let wan else {
+            _ = record("wan", spec.link ?? "all", end: now, "skipped: the cluster has no WAN link (one site)")
+            return
+        }
+        var change: [String: JSONValue] = [:]
+        if let latency = spec.latencyMs { change["latency_ms"] = .number(Double(latency)) }
+        if let state = spec.state { change["state"] = .string(state) }
+        do {
+            try await wan.change(link: spec.link, change)
+        } catch {
+            _ = record("wan", spec.link ?? "all", end: now, "failed: \(error)")
+            return
+        }
+        let what = [spec.latencyMs.map { "latency \($0) ms" }, spec.state].compactMap { $0 }.joined(separator: ", ")
+        let index = record("wan", spec.link ?? "all links", what + (spec.forS.map { " for \($0) s" } ?? " until the drill ends"))
+        wanChanged = true
+        guard let length = spec.forS else { return }
+        background.append(Task {
+            try? await Task.sleep(for: .milliseconds(Int(length * 1000)))
+            await self.healWAN(event: index)
+        })
+    }
+
+    private var wanChanged = false
+
+    private func healWAN(event: Int) async {
+        guard wanChanged else { return }
+        do {
+            try await wan?.change(link: nil, ["latency_ms": .number(0), "state": .string("up")])
+            wanChanged = false
+            say("WAN back to normal")
+        } catch {
+            say("could not heal the WAN: \(error)")
+        }
+        ended(event)
+    }
+
+    /// kill -9 the registry primary and time the failover: until a write succeeds again
+    /// through the multi-host connection string.
+    private func killRegistryPrimary(_ spec: FaultSpec) async {
+        let killed: String
+        do {
+            killed = try await cluster.registryHA(["kill-leader"]).trimmingCharacters(in: .whitespacesAndNewlines)
+        } catch {
+            _ = record("registry", "primary", end: now, "failed: \(error)")
+            return
+        }
+        registryDown = true
+        let index = record("registry", "primary", "kill -9 of the primary: \(killed.split(separator: "\n").last ?? "")")
+        let killedAt = ContinuousClock.now
+        let failover = await timeUntilWritable(within: .seconds(90))
+        if let failover {
+            registryFailovers.append(failover)
+            events[index].detail += String(format: "; writes resumed after %.1f s", failover)
+            say(String(format: "registry failover: writes resumed %.1f s after the kill", failover))
+        } else {
+            events[index].detail += "; writes did not resume within 90 s"
+        }
+        ended(index)
+        let restartAfter = spec.restartAfterS ?? 5
+        let rest = restartAfter - Self.seconds(ContinuousClock.now - killedAt)
+        background.append(Task {
+            if rest > 0 { try? await Task.sleep(for: .milliseconds(Int(rest * 1000))) }
+            await self.rejoinRegistry()
+        })
+    }
+
+    /// Seconds until a write transaction succeeds on the registry (polled every 200 ms).
+    private func timeUntilWritable(within limit: Duration) async -> Double? {
+        let start = ContinuousClock.now
+        guard let registry = try? Registry(configuration: .init(connectionString: cluster.database, poolSize: 1), logger: logger) else {
+            return nil
+        }
+        defer { registry.close() }
+        while ContinuousClock.now - start < limit {
+            // txid_current() needs a primary: a standby refuses to assign transaction ids.
+            if (try? await registry.withConnection({ try $0.query("SELECT txid_current()").count })) != nil {
+                return Self.seconds(ContinuousClock.now - start)
+            }
+            try? await Task.sleep(for: .milliseconds(200))
+        }
+        return nil
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+
     private func lift(_ serials: [String], event: Int) async {
         for serial in serials {
             try? await control?.set("none", fnSerial: serial)
@@ -219,6 +438,8 @@ actor FaultInjector {
         for task in background { await task.value }
         background.removeAll()
         for name in paused { resume(name, event: -1) }
+        await rejoinRegistry()
+        if wanChanged { await healWAN(event: -1) }
         for name in dead.sorted() {
             try? await cluster.start([name])
             dead.remove(name)
@@ -227,16 +448,17 @@ actor FaultInjector {
 
     /// Lifts every kassa fault (at the end of the drill, after the check).
     func liftKassaFaults() async {
-        guard !faulty.isEmpty else { return }
+        guard !faulty.isEmpty || !faultyDomains.isEmpty else { return }
         do {
             try await control?.clearAll()
         } catch {
             say("could not lift kassa faults: \(error)")
         }
-        for index in Set(faulty.values) where events.indices.contains(index) && events[index].endS == nil {
+        for index in Set(faulty.values).union(faultyDomains.values) where events.indices.contains(index) && events[index].endS == nil {
             events[index].detail += "; lifted after the check"
         }
         faulty.removeAll()
+        faultyDomains.removeAll()
     }
 
     /// Cancels pending lifts (abort).

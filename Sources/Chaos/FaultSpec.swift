@@ -13,6 +13,16 @@ public struct FaultSpec: Sendable, Codable, Equatable {
         /// Stop the dispatchers and start them in a fresh consumer group, which reads the whole
         /// job topic from offset 0.
         case replay
+        /// Lose a whole site (`target: A`): kill -9 its dispatchers, ingress and emulator and its
+        /// registry node; they come back after `restart_after_s` (default: after the load).
+        case site
+        /// Change the WAN between the sites: `latency_ms` and/or `state` (`blackhole`, `reset`)
+        /// on `link` (`A->B`; default: every link), back to normal after `for_s`.
+        case wan
+        /// kill -9 the registry's primary (Patroni and PostgreSQL); Patroni fails over to the
+        /// other site. The report gives the time until writes succeed again. The old primary
+        /// rejoins as a replica after `restart_after_s` (default 5).
+        case registry
     }
 
     public var kind: Kind
@@ -39,8 +49,21 @@ public struct FaultSpec: Sendable, Codable, Equatable {
     public var tenants: [String]?
     /// kassa: answers the fault applies to, per kassa (see the emulator's control plane).
     public var count: Int?
+    /// kassa: hit a whole failure domain instead of single kassas: `assembly`, `rack` or `site`
+    /// (one holding the load tenants' kassas, at random, or the one named by `name`).
+    public var domain: String?
+    /// kassa with `domain`: which one (e.g. `A1-3`).
+    public var name: String?
+    /// wan: the link (`A->B`, `B->A`); absent: every link.
+    public var link: String?
+    /// wan: added one-way latency.
+    public var latencyMs: Int?
+    /// wan: `up`, `blackhole` or `reset`.
+    public var state: String?
 
     static let kassaFaults = ["hang", "hang_after_fiscalizing", "drop_answer_after_fiscalizing", "down"]
+    static let domains = ["assembly", "rack", "site"]
+    static let linkStates = ["up", "blackhole", "reset"]
 
     func validate(field: String, loadDuration: Double, source: String) throws(DrillError) {
         func bad(_ key: String, _ reason: String) -> DrillError { .invalid(path: source, field: "\(field).\(key)", reason: reason) }
@@ -64,13 +87,24 @@ public struct FaultSpec: Sendable, Codable, Equatable {
             }
             if let kassas, kassas < 1 { throw bad("kassas", "expected at least 1") }
             if let count, count < 1 { throw bad("count", "expected at least 1") }
+            if let domain, !Self.domains.contains(domain) { throw bad("domain", "expected one of \(Self.domains.joined(separator: ", "))") }
+            if name != nil, domain == nil { throw bad("name", "goes with domain (assembly, rack or site)") }
         case .replay:
+            break
+        case .site:
+            guard let target, !target.isEmpty else { throw bad("target", "expected a site name such as A") }
+        case .wan:
+            if latencyMs == nil, state == nil { throw bad("latency_ms", "a wan fault needs latency_ms and/or state") }
+            if let latencyMs, !(0...60_000).contains(latencyMs) { throw bad("latency_ms", "expected 0...60000") }
+            if let state, !Self.linkStates.contains(state) { throw bad("state", "expected one of \(Self.linkStates.joined(separator: ", "))") }
+        case .registry:
             break
         }
     }
 
     enum CodingKeys: String, CodingKey {
-        case kind, target, times, fault, kassas, count, tenants
+        case kind, target, times, fault, kassas, count, tenants, domain, name, link, state
+        case latencyMs = "latency_ms"
         case atS = "at_s"
         case everyS = "every_s"
         case forS = "for_s"
