@@ -1,5 +1,6 @@
 import Hummingbird
 import KassaModel
+import KassaWire
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -9,16 +10,29 @@ import ServiceLifecycle
 /// docs/KASSA-PROTOCOL.md, "Control plane (faults)".
 ///
 /// - `GET /livez` → 200 `{"status": "alive"}`
-/// - `GET /modules` → `{"modules": [{name, fn_serial, port, site, rack, assembly, fault, last_document_number}]}`
+/// - `GET /modules` → `{"modules": [{name, fn_serial, port, site, rack, assembly, fault, ofd_link,
+///   undelivered_documents, last_document_number}]}`
 /// - `POST /faults` `{"fault": ..., "target": {one key}, "count": n}` → `{"fault", "count", "modules": [{name, fn_serial, port}]}`;
-///   400 naming the bad field, 404 when the target matches no module
-/// - `DELETE /faults` → every module back to normal; `{"fault": "none", "modules": [...]}` lists those that had a fault
+///   400 naming the bad field, 404 when the target matches no module. `ofd_down` / `ofd_up`
+///   set the OFD link only; every other fault replaces the module's fault (`none` also brings
+///   the OFD link up).
+/// - `DELETE /faults` → every module back to normal (fault `none`, OFD link up);
+///   `{"fault": "none", "modules": [...]}` lists those that had a fault or their OFD link down
+/// - `POST /fn` `{"target": {one key}, "documents_left": n, "expires_in_s": s}` → the FNs'
+///   new counters (`{"documents_left", "expires_in_s", "modules": [{name, fn_serial, port,
+///   fn_capacity, documents_used, fn_expires_at}]}`); 400/404 as for faults; 409 listing
+///   `not_changed` modules whose FN a hung command holds
 public struct FaultControl: Sendable {
     public let fleet: Fleet
     public let logger: Logger
+    /// How long `POST /fn` waits for a module's FN, which a command may hold (forever, if it is
+    /// hung by `hang_after_fiscalizing`), before it reports the module as not changed.
+    public var fnWait: Duration = .seconds(5)
 
     /// Bodies are a few dozen bytes; anything much larger is not a fault request.
     static let bodyLimit = 64 * 1024
+    /// Modules changed at once by `POST /fn` (each change is a state file written).
+    static let fnChangeParallelism = 32
 
     public init(fleet: Fleet, logger: Logger) {
         self.fleet = fleet
@@ -59,29 +73,106 @@ public struct FaultControl: Sendable {
         let chosen = fleet.members.filter { request.target.matches($0.slot) }
         guard !chosen.isEmpty else { return [] }
         for member in chosen {
-            await member.module.setFault(request.fault, count: request.count)
+            switch request.fault {
+            case .module(let fault):
+                await member.module.setFault(fault, count: request.count)
+                // `none` means "works normally", which includes reaching the OFD.
+                if fault == .none { await member.module.setOFDLink(.up) }
+            case .ofdLink(let link):
+                await member.module.setOFDLink(link)
+            }
         }
         logger.notice(
             "fault set",
             metadata: [
-                "fault": "\(request.fault.rawValue)", "count": "\(request.count.map(String.init) ?? "until cleared")",
+                "fault": "\(request.fault.name)", "count": "\(request.count.map(String.init) ?? "until cleared")",
                 "target": "\(request.target)", "modules": "\(chosen.map(\.slot.name).joined(separator: ","))",
             ])
         return chosen.map(\.slot)
     }
 
-    /// Clears every module's fault; returns the modules that had one.
+    /// Clears every module's fault and brings every OFD link up; returns the modules that had a
+    /// fault or their link down.
     public func clearAll() async -> [ModuleSlot] {
-        var cleared: [(slot: ModuleSlot, had: ModuleFault)] = []
+        var cleared: [(slot: ModuleSlot, had: [String])] = []
         for member in fleet.members {
-            let had = await member.module.currentFault
-            guard had != .none else { continue }
-            await member.module.setFault(.none)
-            cleared.append((member.slot, had))
+            let condition = await member.module.condition
+            var had: [String] = []
+            if condition.fault != .none {
+                await member.module.setFault(.none)
+                had.append(condition.fault.rawValue)
+            }
+            if condition.ofdLink != .up {
+                await member.module.setOFDLink(.up)
+                had.append(FaultKind.ofdLink(condition.ofdLink).name)
+            }
+            if !had.isEmpty { cleared.append((member.slot, had)) }
         }
-        let names = cleared.map { "\($0.slot.name) (\($0.had.rawValue))" }.joined(separator: ",")
+        let names = cleared.map { "\($0.slot.name) (\($0.had.joined(separator: "+")))" }.joined(separator: ",")
         logger.notice("faults cleared", metadata: ["fault": "none", "modules": "\(cleared.isEmpty ? "none had one" : names)"])
         return cleared.map(\.slot)
+    }
+
+    /// How `changeFNs` went for one module.
+    public struct FNChangeOutcome: Sendable {
+        public var slot: ModuleSlot
+        public var change: KassaModule.FNChange
+    }
+
+    /// Applies `request` to every module its target matches, a few dozen at a time, in topology
+    /// order; nil when the target matches nothing. Refuses (changing nothing) a `documents_left`
+    /// beyond a matched FN's capacity.
+    public func changeFNs(_ request: FNChangeRequest) async throws(FaultRequestError) -> [FNChangeOutcome]? {
+        let chosen = fleet.members.filter { request.target.matches($0.slot) }
+        guard !chosen.isEmpty else { return nil }
+        if let left = request.documentsLeft {
+            for member in chosen {
+                let capacity = await member.module.status.fnCapacity
+                guard left <= capacity else {
+                    throw FaultRequestError(
+                        field: "documents_left",
+                        expected: "a whole number 0-\(capacity) (the capacity of FN \(member.slot.fnSerial), \(member.slot.name))",
+                        found: "\(left)")
+                }
+            }
+        }
+        let wait = fnWait
+        let outcomes = await withTaskGroup(of: (Int, KassaModule.FNChange).self) { group in
+            var outcomes = [KassaModule.FNChange?](repeating: nil, count: chosen.count)
+            var next = 0
+            func changeOne(_ i: Int) {
+                let module = chosen[i].module
+                group.addTask {
+                    (i, await module.changeFN(documentsLeft: request.documentsLeft, expiresIn: request.expiresIn, wait: wait))
+                }
+            }
+            while next < min(Self.fnChangeParallelism, chosen.count) {
+                changeOne(next)
+                next += 1
+            }
+            while let (i, change) = await group.next() {
+                outcomes[i] = change
+                if next < chosen.count {
+                    changeOne(next)
+                    next += 1
+                }
+            }
+            return outcomes
+        }
+        let result = zip(chosen, outcomes).map { member, change in
+            FNChangeOutcome(slot: member.slot, change: change ?? .failed("not attempted"))
+        }
+        let changed = result.filter { if case .changed = $0.change { true } else { false } }.map(\.slot.name)
+        let notChanged = result.filter { if case .changed = $0.change { false } else { true } }.map(\.slot.name)
+        logger.notice(
+            "fn changed",
+            metadata: [
+                "documents_left": "\(request.documentsLeft.map(String.init) ?? "unchanged")",
+                "expires_in_s": "\(request.expiresIn.map(String.init) ?? "unchanged")",
+                "target": "\(request.target)", "modules": "\(changed.joined(separator: ","))",
+                "not_changed": "\(notChanged.isEmpty ? "none" : notChanged.joined(separator: ","))",
+            ])
+        return result
     }
 
     // MARK: HTTP
@@ -112,7 +203,7 @@ public struct FaultControl: Sendable {
                 ])
             }
             var answer: [String: JSONValue] = [
-                "fault": .string(parsed.fault.rawValue), "modules": .array(chosen.map(Self.brief)),
+                "fault": .string(parsed.fault.name), "modules": .array(chosen.map(Self.brief)),
             ]
             if let count = parsed.count { answer["count"] = .number(Double(count)) }
             return Self.json(.ok, answer)
@@ -121,18 +212,76 @@ public struct FaultControl: Sendable {
             let cleared = await clearAll()
             return Self.json(.ok, ["fault": "none", "modules": .array(cleared.map(Self.brief))])
         }
+        router.post("/fn") { request, _ in
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: Self.bodyLimit)
+            } catch {
+                return Self.refusal(
+                    .contentTooLarge,
+                    FaultRequestError(field: "body", expected: "at most \(Self.bodyLimit) bytes", found: "more"))
+            }
+            let parsed: FNChangeRequest
+            let outcomes: [FNChangeOutcome]?
+            do throws(FaultRequestError) {
+                parsed = try FNChangeRequest(body: body.readableBytesView)
+                outcomes = try await changeFNs(parsed)
+            } catch {
+                return Self.refusal(.badRequest, error)
+            }
+            guard let outcomes else {
+                return Self.json(.notFound, [
+                    "error": .string("target: no module matches \(parsed.target)"), "field": "target",
+                ])
+            }
+            return Self.fnAnswer(parsed, outcomes)
+        }
         return router
+    }
+
+    /// 200 with every module's new counters, or 409 when some module was not changed.
+    static func fnAnswer(_ request: FNChangeRequest, _ outcomes: [FNChangeOutcome]) -> Response {
+        var changed: [JSONValue] = []
+        var notChanged: [JSONValue] = []
+        for outcome in outcomes {
+            guard case .object(var fields) = brief(outcome.slot) else { continue }
+            switch outcome.change {
+            case .changed(let status):
+                fields["fn_capacity"] = .number(Double(status.fnCapacity))
+                fields["documents_used"] = .number(Double(status.documentsUsed))
+                fields["fn_expires_at"] = .string(WireTime.iso8601(status.fnExpiresAt))
+                changed.append(.object(fields))
+            case .busy:
+                fields["reason"] = "its FN is held by a hung command; clear the module's fault first"
+                notChanged.append(.object(fields))
+            case .failed(let reason):
+                fields["reason"] = .string(reason)
+                notChanged.append(.object(fields))
+            }
+        }
+        var answer: [String: JSONValue] = ["modules": .array(changed)]
+        if let left = request.documentsLeft { answer["documents_left"] = .number(Double(left)) }
+        if let seconds = request.expiresIn { answer["expires_in_s"] = .number(Double(seconds)) }
+        guard notChanged.isEmpty else {
+            answer["not_changed"] = .array(notChanged)
+            answer["error"] = .string("target: \(notChanged.count) of \(outcomes.count) modules were not changed (see not_changed)")
+            answer["field"] = "target"
+            return json(.conflict, answer)
+        }
+        return json(.ok, answer)
     }
 
     private func modules() async -> Response {
         var modules: [JSONValue] = []
         for member in fleet.members {
             let slot = member.slot
+            let condition = await member.module.condition
             modules.append(.object([
                 "name": .string(slot.name), "fn_serial": .string(slot.fnSerial), "port": .number(Double(slot.port)),
                 "site": .string(slot.site), "rack": .string(slot.rack), "assembly": .string(slot.assembly),
-                "fault": .string(await member.module.currentFault.rawValue),
-                "last_document_number": .number(Double(await member.module.lastDocumentNumber)),
+                "fault": .string(condition.fault.rawValue), "ofd_link": .string(condition.ofdLink.rawValue),
+                "undelivered_documents": .number(Double(condition.undeliveredDocuments)),
+                "last_document_number": .number(Double(condition.lastDocumentNumber)),
             ]))
         }
         return Self.json(.ok, ["modules": .array(modules)])

@@ -156,12 +156,46 @@ extension FiscalDrive {
         public var description: String
     }
 
+    // MARK: The OFD
+
+    /// The OFD acknowledged every queued document (each with its receipt ticket): the queue is
+    /// empty. Returns how many documents that was.
+    @discardableResult
+    public mutating func deliverAllToOFD() -> Int64 {
+        let delivered = undeliveredDocuments
+        undeliveredDocuments = 0
+        oldestUndeliveredAt = nil
+        return delivered
+    }
+
+    // MARK: Wear (drills)
+
+    /// Makes the FN look worn so that exactly `left` more documents fit: documents used becomes
+    /// capacity − `left` (clamped to 0...capacity). For drills of a nearly full FN; the archive
+    /// is untouched and stays the truth about documents, so the counter may then differ from
+    /// the archive's length. The capacity rules (one document kept for the Z-report) apply as
+    /// to any FN.
+    public mutating func setDocumentsLeft(_ left: Int64) {
+        documentsUsed = capacity - min(max(left, 0), capacity)
+    }
+
+    /// Moves the FN's expiry (drills of an expiring FN), to the whole second, as the state file
+    /// keeps it.
+    public mutating func setExpiry(_ date: Date) {
+        expiresAt = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
+    }
+
     // MARK: Pieces
 
-    /// Counts a new document and moves the shift along with it.
+    /// Counts a new document, queues it for the OFD and moves the shift along with it.
     mutating func apply(_ document: FiscalDocument, at time: Date) {
         lastDocumentNumber = document.fiscalDocumentNumber
         documentsUsed += 1
+        // To the whole second, like the document's own datetime and the state file.
+        if undeliveredDocuments == 0 {
+            oldestUndeliveredAt = Date(timeIntervalSince1970: time.timeIntervalSince1970.rounded(.down))
+        }
+        undeliveredDocuments += 1
         switch document.kind {
         case .openShift:
             shift = Shift(isOpen: true, number: document.shiftNumber, openedAt: time, receipts: 0)

@@ -100,14 +100,19 @@ public struct FiscalDrive: Sendable, Equatable {
     /// Documents the FN can hold in all.
     public let capacity: Int64
     public let createdAt: Date
-    public let expiresAt: Date
+    /// When the FN stops taking documents (a drill may move it, see `setExpiry`).
+    public internal(set) var expiresAt: Date
     public internal(set) var documentsUsed: Int64
     public internal(set) var lastDocumentNumber: Int64
     public internal(set) var registration: Registration?
     public internal(set) var shift: Shift
     public internal(set) var highestEpoch: Int64
-    /// Documents not yet delivered to the OFD (always 0 until the OFD link exists).
+    /// Documents the OFD has not acknowledged yet: the newest `undeliveredDocuments` of the
+    /// archive (every document is queued when made and the OFD takes them in order).
     public internal(set) var undeliveredDocuments: Int64
+    /// When the oldest undelivered document was made; nil when none is queued. Delivery takes
+    /// the whole queue at once, so the oldest is all the FN needs to remember besides the count.
+    public internal(set) var oldestUndeliveredAt: Date?
 
     /// A new, empty FN.
     public init(
@@ -117,13 +122,13 @@ public struct FiscalDrive: Sendable, Equatable {
         self.init(
             serial: serial, secretKey: secretKey, capacity: capacity, createdAt: createdAt,
             expiresAt: lifetime.expiry(from: createdAt), documentsUsed: 0, lastDocumentNumber: 0,
-            registration: nil, shift: Shift(), highestEpoch: 0, undeliveredDocuments: 0)
+            registration: nil, shift: Shift(), highestEpoch: 0, undeliveredDocuments: 0, oldestUndeliveredAt: nil)
     }
 
     init(
         serial: String, secretKey: [UInt8], capacity: Int64, createdAt: Date, expiresAt: Date,
         documentsUsed: Int64, lastDocumentNumber: Int64, registration: Registration?, shift: Shift,
-        highestEpoch: Int64, undeliveredDocuments: Int64
+        highestEpoch: Int64, undeliveredDocuments: Int64, oldestUndeliveredAt: Date?
     ) {
         self.serial = serial
         self.secretKey = secretKey
@@ -136,7 +141,11 @@ public struct FiscalDrive: Sendable, Equatable {
         self.shift = shift
         self.highestEpoch = highestEpoch
         self.undeliveredDocuments = undeliveredDocuments
+        self.oldestUndeliveredAt = oldestUndeliveredAt
     }
+
+    /// The number of the last document the OFD acknowledged (0 before the first).
+    var ofdDeliveredThrough: Int64 { lastDocumentNumber - undeliveredDocuments }
 
     /// The state as `status` reports it.
     public var status: KassaStatus {
@@ -146,7 +155,8 @@ public struct FiscalDrive: Sendable, Equatable {
             registrationNumber: registration?.registrationNumber, inn: registration?.inn,
             paymentAddress: registration?.paymentAddress, sno: registration?.sno, shiftOpen: shift.isOpen,
             shiftNumber: shift.number, shiftOpenedAt: shift.isOpen ? shift.openedAt : nil,
-            receiptsInShift: shift.receipts, undeliveredDocuments: undeliveredDocuments, highestEpoch: highestEpoch)
+            receiptsInShift: shift.receipts, undeliveredDocuments: undeliveredDocuments,
+            oldestUndeliveredAt: undeliveredDocuments > 0 ? oldestUndeliveredAt : nil, highestEpoch: highestEpoch)
     }
 }
 
@@ -166,6 +176,7 @@ extension FiscalDrive: Codable {
         case lastDocumentNumber = "last_document_number"
         case highestEpoch = "highest_epoch"
         case undeliveredDocuments = "undelivered_documents"
+        case oldestUndeliveredAt = "oldest_undelivered_at"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -190,7 +201,14 @@ extension FiscalDrive: Codable {
         registration = try c.decodeIfPresent(Registration.self, forKey: .registration)
         shift = try c.decode(Shift.self, forKey: .shift)
         highestEpoch = try c.decode(Int64.self, forKey: .highestEpoch)
+        // Files written before the OFD link existed have 0 here and no time: nothing queued.
         undeliveredDocuments = try c.decodeIfPresent(Int64.self, forKey: .undeliveredDocuments) ?? 0
+        oldestUndeliveredAt = try c.decodeIfPresent(String.self, forKey: .oldestUndeliveredAt).flatMap(WireTime.parseISO8601)
+        guard (0...lastDocumentNumber).contains(undeliveredDocuments) else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .undeliveredDocuments, in: c,
+                debugDescription: "\(undeliveredDocuments) undelivered of \(lastDocumentNumber) documents")
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -207,6 +225,7 @@ extension FiscalDrive: Codable {
         try c.encode(shift, forKey: .shift)
         try c.encode(highestEpoch, forKey: .highestEpoch)
         try c.encode(undeliveredDocuments, forKey: .undeliveredDocuments)
+        try c.encode(oldestUndeliveredAt.map(WireTime.iso8601), forKey: .oldestUndeliveredAt)
     }
 
     private static func bytes(hex: String) -> [UInt8]? {

@@ -21,8 +21,9 @@ import Darwin
 ///
 /// `start` loads (or creates) every FN and binds every port, so when it returns the fleet
 /// accepts and serves connections; `run` keeps serving (closing and re-opening a port while its
-/// module is `down`) until cancelled, then closes every socket and connection. A started fleet
-/// must be run (or its sockets stay open).
+/// module is `down`) and delivers the modules' documents to the OFD until cancelled, then
+/// closes every socket and connection. A started fleet must be run (or its sockets stay open).
+/// Until it runs, nothing is delivered: what the FNs hold undelivered stays as loaded.
 public final class Fleet: Sendable {
     /// One running module and where it listens.
     public struct Member: Sendable {
@@ -34,11 +35,17 @@ public final class Fleet: Sendable {
     /// In topology order.
     public let members: [Member]
     private let servers: [ModuleServer]
+    private let outbox: OFDOutbox
+    private let ofdDeliveryInterval: Duration
     private let logger: Logger
 
-    private init(members: [Member], servers: [ModuleServer], logger: Logger) {
+    private init(
+        members: [Member], servers: [ModuleServer], outbox: OFDOutbox, ofdDeliveryInterval: Duration, logger: Logger
+    ) {
         self.members = members
         self.servers = servers
+        self.outbox = outbox
+        self.ofdDeliveryInterval = ofdDeliveryInterval
         self.logger = logger
     }
 
@@ -63,6 +70,7 @@ public final class Fleet: Sendable {
                 "UNSAFE: --unsafe-ignore-epoch is on: every module accepts commands with a stale lease epoch; fencing is OFF and receipts may be fiscalized twice (chaos drills only)")
         }
 
+        let outbox = OFDOutbox()
         // Start modules a few dozen at a time: loading is disk-bound, binding is cheap.
         let results = await withTaskGroup(of: (Int, Result<(Member, ModuleServer), FleetError>).self) { group in
             var results = [Result<(Member, ModuleServer), FleetError>?](repeating: nil, count: slots.count)
@@ -71,7 +79,7 @@ public final class Fleet: Sendable {
                 let slot = slots[i]
                 group.addTask {
                     (i, await startModule(slot, settings: settings, group: eventLoopGroup, clock: clock,
-                        threadPool: threadPool, logger: logger))
+                        threadPool: threadPool, outbox: outbox, logger: logger))
                 }
             }
             while next < min(32, slots.count) {
@@ -106,17 +114,21 @@ public final class Fleet: Sendable {
             for server in servers { await server.close() }
             throw firstError
         }
-        let fleet = Fleet(members: members, servers: servers, logger: logger)
+        let fleet = Fleet(
+            members: members, servers: servers, outbox: outbox,
+            ofdDeliveryInterval: configuration.ofdDeliveryInterval, logger: logger)
         fleet.logListening(ephemeral: configuration.ephemeralPorts)
         return fleet
     }
 
-    /// Serves every module until the task is cancelled; then closes every socket and returns.
+    /// Serves every module and delivers their documents to the OFD until the task is cancelled;
+    /// then closes every socket and returns.
     public func run() async {
         await withDiscardingTaskGroup { group in
             for server in servers {
                 group.addTask { await server.serve() }
             }
+            group.addTask { await self.deliverToOFD() }
         }
         // Bring every state file up to its archive, so a restart has nothing to replay.
         for member in members {
@@ -125,15 +137,36 @@ public final class Fleet: Sendable {
         logger.info("fleet stopped", metadata: ["modules": "\(members.count)"])
     }
 
+    /// The fleet's one OFD delivery loop: sleeps while no module has anything queued; otherwise
+    /// every interval delivers the queue of each module that asked (`OFDOutbox`), each in a task
+    /// of its own so a module whose FN is busy holds up no other. Stops when cancelled, leaving
+    /// what is undelivered in the FNs.
+    private func deliverToOFD() async {
+        await withDiscardingTaskGroup { deliveries in
+            while !Task.isCancelled {
+                await outbox.waitForWork()
+                // Documents queued within one interval go out together, one delivery per module.
+                do {
+                    try await Task.sleep(for: ofdDeliveryInterval)
+                } catch {
+                    return
+                }
+                for module in outbox.takeAll() {
+                    deliveries.addTask { await module.deliverToOFD() }
+                }
+            }
+        }
+    }
+
     private static func startModule(
         _ slot: ModuleSlot, settings: KassaModule.Settings, group: any EventLoopGroup, clock: any KassaClock,
-        threadPool: NIOThreadPool, logger: Logger
+        threadPool: NIOThreadPool, outbox: OFDOutbox, logger: Logger
     ) async -> Result<(Member, ModuleServer), FleetError> {
         let name = "\(slot.name) (FN \(slot.fnSerial))"
         let module: KassaModule
         do {
             module = try await KassaModule.load(
-                slot: slot, settings: settings, clock: clock, threadPool: threadPool, logger: logger)
+                slot: slot, settings: settings, clock: clock, threadPool: threadPool, outbox: outbox, logger: logger)
         } catch {
             return .failure(FleetError(module: name, "\(error)"))
         }

@@ -66,6 +66,11 @@ public struct FleetConfiguration: Sendable {
         .nanoseconds(Int64((0.9e9 / speed).rounded()))
     }
 
+    /// How often a module's queued documents go to the OFD while its link is up: 1 s / speed.
+    public var ofdDeliveryInterval: Duration {
+        .nanoseconds(Int64((1e9 / speed).rounded()))
+    }
+
     /// The modules with host and port overrides applied (port 0 for `ephemeralPorts`).
     public func slots() throws(FleetError) -> [ModuleSlot] {
         guard speed.isFinite, speed > 0 else { throw FleetError(module: nil, "speed must be > 0, found \(speed)") }

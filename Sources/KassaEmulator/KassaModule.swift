@@ -21,6 +21,11 @@ public enum ModuleReply: Sendable {
 /// emulated FN's work; other commands are immediate. Every document is on disk (fsynced) before
 /// the answer goes out. Only the FN's counters live in memory; `archive` reads the file.
 ///
+/// Every document is also queued for the OFD in the FN (persisted with the FN state). In a
+/// fleet, a module whose OFD link is up has its queue delivered in the background by the
+/// fleet's delivery loop (`Fleet.run`); a module on its own delivers when `deliverToOFD` is
+/// called.
+///
 /// If writing to disk fails the module stops answering (every command hangs up) until it is
 /// restarted, which recovers from the files.
 public actor KassaModule {
@@ -68,6 +73,13 @@ public actor KassaModule {
     private var storageFailure: StorageError?
     /// `drive.lastDocumentNumber` as of the last state file save.
     private var savedDocumentNumber: Int64
+    /// `drive.ofdDeliveredThrough` as of the last state file save.
+    private var savedDeliveredThrough: Int64
+    private var ofdLink = OFDLink.up
+    /// Where the module asks for delivery; nil outside a fleet.
+    private let outbox: OFDOutbox?
+    /// In the outbox and not yet taken by the delivery loop (so it is put there once).
+    private var awaitingDelivery = false
     /// Documents after which the state file is saved even if nothing else changed.
     static let stateSaveInterval: Int64 = 100
     private let gate = AsyncGate()
@@ -75,12 +87,14 @@ public actor KassaModule {
 
     private init(
         slot: ModuleSlot, loaded: DriveStore.Loaded, store: DriveStore, clock: any KassaClock,
-        serviceTime: Duration, threadPool: NIOThreadPool, unsafeIgnoreEpoch: Bool, logger: Logger
+        serviceTime: Duration, threadPool: NIOThreadPool, unsafeIgnoreEpoch: Bool, outbox: OFDOutbox?, logger: Logger
     ) {
         self.slot = slot
         self.drive = loaded.drive
         self.index = loaded.index
         self.savedDocumentNumber = loaded.drive.lastDocumentNumber
+        self.savedDeliveredThrough = loaded.drive.ofdDeliveredThrough
+        self.outbox = outbox
         self.store = store
         self.clock = clock
         self.serviceTime = serviceTime
@@ -90,9 +104,20 @@ public actor KassaModule {
     }
 
     /// Loads the module's FN from `<dataDirectory>/<fn_serial>/`, creating it on first use.
+    /// On its own (outside a fleet) the module delivers to the OFD only when `deliverToOFD` is
+    /// called.
     public static func load(
         slot: ModuleSlot, settings: Settings, clock: any KassaClock = SystemClock(),
         threadPool: NIOThreadPool = .singleton, logger: Logger = Logger(label: "kassa.emulator")
+    ) async throws(StorageError) -> KassaModule {
+        try await load(slot: slot, settings: settings, clock: clock, threadPool: threadPool, outbox: nil, logger: logger)
+    }
+
+    /// The same, for a fleet: the module asks `outbox` for delivery whenever it has documents
+    /// for the OFD (at once if it was loaded with a backlog).
+    static func load(
+        slot: ModuleSlot, settings: Settings, clock: any KassaClock, threadPool: NIOThreadPool, outbox: OFDOutbox?,
+        logger: Logger
     ) async throws(StorageError) -> KassaModule {
         var logger = logger
         logger[metadataKey: "kassa"] = "\(slot.name)"
@@ -112,9 +137,12 @@ public actor KassaModule {
         if loaded.documentsReplayed > 0 {
             logger.notice("state caught up with the archive", metadata: ["documents": "\(loaded.documentsReplayed)"])
         }
-        return KassaModule(
+        let module = KassaModule(
             slot: slot, loaded: loaded, store: store, clock: clock, serviceTime: settings.serviceTime,
-            threadPool: threadPool, unsafeIgnoreEpoch: settings.unsafeIgnoreEpoch, logger: logger)
+            threadPool: threadPool, unsafeIgnoreEpoch: settings.unsafeIgnoreEpoch, outbox: outbox, logger: logger)
+        // The FN kept its queue across the restart; it goes out once the fleet runs.
+        await module.requestDelivery()
+        return module
     }
 
     // MARK: Control (the seam for fault injection)
@@ -124,6 +152,33 @@ public actor KassaModule {
     /// it the fault stays until cleared. Callers log the change (one line for many modules).
     public func setFault(_ fault: ModuleFault, count: Int? = nil) {
         faults.set(fault, count: fault.takesCount ? count : nil)
+        // A module that was hung or down delivers its backlog once it is neither.
+        requestDelivery()
+    }
+
+    /// Takes the module's OFD link down (documents pile up in the FN) or brings it up (the
+    /// backlog drains). Independent of the module's fault. Callers log the change.
+    public func setOFDLink(_ link: OFDLink) {
+        ofdLink = link
+        requestDelivery()
+    }
+
+    /// The OFD link as last set.
+    public var currentOFDLink: OFDLink { ofdLink }
+
+    /// What the control plane shows of a module, read in one step.
+    public struct Condition: Sendable, Equatable {
+        public var fault: ModuleFault
+        public var ofdLink: OFDLink
+        public var lastDocumentNumber: Int64
+        public var undeliveredDocuments: Int64
+    }
+
+    /// The module's fault, OFD link and counters.
+    public var condition: Condition {
+        Condition(
+            fault: faults.fault, ofdLink: ofdLink, lastDocumentNumber: drive.lastDocumentNumber,
+            undeliveredDocuments: drive.undeliveredDocuments)
     }
 
     /// The fault the module shows now (`hang` once a `hang_after_fiscalizing` has tripped).
@@ -162,6 +217,87 @@ public actor KassaModule {
 
     /// The FN's state, as `status` would answer.
     public var status: KassaStatus { drive.status }
+
+    // MARK: The OFD
+
+    /// Whether queued documents can go out now: the link is up, and the module is neither hung
+    /// nor down (a board that hangs or has no network sends nothing) nor stopped by a failed disk.
+    private var canDeliver: Bool {
+        ofdLink == .up && faults.fault != .hang && faults.fault != .down && storageFailure == nil
+    }
+
+    /// Puts the module in the fleet's outbox if it has documents it can deliver and is not
+    /// there yet. Called whenever one of those conditions may have become true.
+    private func requestDelivery() {
+        guard drive.undeliveredDocuments > 0, canDeliver, !awaitingDelivery, let outbox else { return }
+        awaitingDelivery = true
+        outbox.enqueue(self)
+    }
+
+    /// Delivers every queued document to the OFD (the OFD's tickets arrive at once: there is
+    /// no network to it here) and returns how many; 0 when the link is down or the module is
+    /// hung or down. Takes its turn at the FN like a command, so it never interleaves with one.
+    /// The fleet's delivery loop calls this; a module on its own delivers only through it.
+    @discardableResult
+    public func deliverToOFD() async -> Int64 {
+        awaitingDelivery = false
+        guard canDeliver, drive.undeliveredDocuments > 0 else { return 0 }
+        await gate.acquire()
+        defer { gate.release() }
+        // The link or the fault may have changed while waiting for the FN.
+        guard canDeliver else { return 0 }
+        var next = drive
+        let delivered = next.deliverAllToOFD()
+        guard delivered > 0 else { return 0 }
+        drive = next
+        logger.trace("delivered to the OFD", metadata: ["documents": "\(delivered)"])
+        // Acknowledgements are saved now and then, like the counters: after a crash the FN may
+        // send up to that many documents again (the OFD knows them by FN and number), but it
+        // never forgets one that was not acknowledged.
+        if next.ofdDeliveredThrough - savedDeliveredThrough >= Self.stateSaveInterval {
+            do {
+                try await save(next)
+            } catch {
+                stopAnswering(error)
+            }
+        }
+        return delivered
+    }
+
+    // MARK: Wear (drills)
+
+    /// How a change of the FN's wear (`changeFN`) ended.
+    public enum FNChange: Sendable, Equatable {
+        /// Done and saved; the FN's state now.
+        case changed(KassaStatus)
+        /// The FN was held by a command longer than allowed (a hung one): nothing changed.
+        case busy
+        /// The state file could not be written; the module stops answering as after any
+        /// failed write.
+        case failed(String)
+    }
+
+    /// Makes the FN look worn, for drills: `documentsLeft` documents before it is full
+    /// (`FiscalDrive.setDocumentsLeft`) and/or an expiry `expiresIn` seconds from now by the
+    /// emulator's clock. Saved to the state file at once (the archive cannot tell it). Waits at
+    /// most `wait` for the FN, which a hung command may hold forever.
+    public func changeFN(documentsLeft: Int64?, expiresIn: Int64?, wait: Duration) async -> FNChange {
+        guard await gate.acquire(within: wait) else { return .busy }
+        defer { gate.release() }
+        if let storageFailure { return .failed("the module stopped after a failed write: \(storageFailure)") }
+        var next = drive
+        if let documentsLeft { next.setDocumentsLeft(documentsLeft) }
+        if let expiresIn { next.setExpiry(clock.now().addingTimeInterval(Double(expiresIn))) }
+        do {
+            try await save(next)
+        } catch {
+            drive = next
+            stopAnswering(error)
+            return .failed("\(error)")
+        }
+        drive = next
+        return .changed(drive.status)
+    }
 
     // MARK: Serving
 
@@ -339,7 +475,7 @@ public actor KassaModule {
             || next.shift.isOpen != drive.shift.isOpen
             || next.lastDocumentNumber - savedDocumentNumber >= Self.stateSaveInterval
         let store = self.store
-        do {
+        do throws(StorageError) {
             if !documents.isEmpty {
                 let index = self.index
                 self.index = try await Self.offload(threadPool, directory: store.directory) {
@@ -348,35 +484,43 @@ public actor KassaModule {
                 }
             }
             drive = next
-            if mustSave {
-                try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
-                    try store.save(next)
-                }
-                savedDocumentNumber = next.lastDocumentNumber
-            }
+            if mustSave { try await save(next) }
+            requestDelivery()
             return true
         } catch {
             // The archive may or may not hold the documents; only a restart (which reads the
             // files) can say. Until then, answer nothing.
             drive = next
-            storageFailure = error
-            logger.critical("storage failed; the module stops answering", metadata: ["error": "\(error)"])
+            stopAnswering(error)
             return false
         }
     }
 
-    /// Saves the state file if its counters lag the archive (when the fleet stops).
+    /// Writes the state file and notes what it holds.
+    private func save(_ state: FiscalDrive) async throws(StorageError) {
+        let store = self.store
+        try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
+            try store.save(state)
+        }
+        savedDocumentNumber = state.lastDocumentNumber
+        savedDeliveredThrough = state.ofdDeliveredThrough
+    }
+
+    /// After a failed write: answer nothing (and deliver nothing) until restarted.
+    private func stopAnswering(_ error: StorageError) {
+        storageFailure = error
+        logger.critical("storage failed; the module stops answering", metadata: ["error": "\(error)"])
+    }
+
+    /// Saves the state file if its counters or OFD queue lag (when the fleet stops).
     public func flush() async {
         await gate.acquire()
         defer { gate.release() }
-        guard storageFailure == nil, savedDocumentNumber != drive.lastDocumentNumber else { return }
-        let store = self.store
-        let drive = self.drive
+        guard storageFailure == nil,
+            savedDocumentNumber != drive.lastDocumentNumber || savedDeliveredThrough != drive.ofdDeliveredThrough
+        else { return }
         do {
-            try await Self.offload(threadPool, directory: store.directory) { () throws(StorageError) in
-                try store.save(drive)
-            }
-            savedDocumentNumber = drive.lastDocumentNumber
+            try await save(drive)
         } catch {
             logger.error("cannot save the state", metadata: ["error": "\(error)"])
         }

@@ -23,8 +23,11 @@ public struct KassaStatus: Sendable, Codable, Equatable {
     /// When the current shift was opened; null when no shift is open.
     public var shiftOpenedAt: Date?
     public var receiptsInShift: Int64
-    /// Documents not yet delivered to the OFD (always 0 until the OFD link exists).
+    /// Documents the FN holds that the OFD (fiscal data operator) has not acknowledged yet.
     public var undeliveredDocuments: Int64
+    /// When the oldest of them was made; nil when nothing is queued. On the wire the key is
+    /// absent then (not null), and answers from modules that predate it decode as nil.
+    public var oldestUndeliveredAt: Date?
     /// The highest lease epoch this module has seen; commands with a lower epoch are refused.
     public var highestEpoch: Int64
 
@@ -32,7 +35,7 @@ public struct KassaStatus: Sendable, Codable, Equatable {
         fnSerial: String, fnCapacity: Int64, documentsUsed: Int64, lastDocumentNumber: Int64,
         fnExpiresAt: Date, registrationNumber: String?, inn: String?, paymentAddress: String?,
         sno: [String]?, shiftOpen: Bool, shiftNumber: Int64, shiftOpenedAt: Date?,
-        receiptsInShift: Int64, undeliveredDocuments: Int64, highestEpoch: Int64
+        receiptsInShift: Int64, undeliveredDocuments: Int64, oldestUndeliveredAt: Date?, highestEpoch: Int64
     ) {
         self.fnSerial = fnSerial
         self.fnCapacity = fnCapacity
@@ -48,7 +51,24 @@ public struct KassaStatus: Sendable, Codable, Equatable {
         self.shiftOpenedAt = shiftOpenedAt
         self.receiptsInShift = receiptsInShift
         self.undeliveredDocuments = undeliveredDocuments
+        self.oldestUndeliveredAt = oldestUndeliveredAt
         self.highestEpoch = highestEpoch
+    }
+
+    /// The same, with nothing said about when the undelivered documents were made (nil): the
+    /// shape callers used before `oldestUndeliveredAt` existed.
+    public init(
+        fnSerial: String, fnCapacity: Int64, documentsUsed: Int64, lastDocumentNumber: Int64,
+        fnExpiresAt: Date, registrationNumber: String?, inn: String?, paymentAddress: String?,
+        sno: [String]?, shiftOpen: Bool, shiftNumber: Int64, shiftOpenedAt: Date?,
+        receiptsInShift: Int64, undeliveredDocuments: Int64, highestEpoch: Int64
+    ) {
+        self.init(
+            fnSerial: fnSerial, fnCapacity: fnCapacity, documentsUsed: documentsUsed,
+            lastDocumentNumber: lastDocumentNumber, fnExpiresAt: fnExpiresAt, registrationNumber: registrationNumber,
+            inn: inn, paymentAddress: paymentAddress, sno: sno, shiftOpen: shiftOpen, shiftNumber: shiftNumber,
+            shiftOpenedAt: shiftOpenedAt, receiptsInShift: receiptsInShift, undeliveredDocuments: undeliveredDocuments,
+            oldestUndeliveredAt: nil, highestEpoch: highestEpoch)
     }
 
     enum CodingKeys: String, CodingKey {
@@ -66,6 +86,7 @@ public struct KassaStatus: Sendable, Codable, Equatable {
         case shiftOpenedAt = "shift_opened_at"
         case receiptsInShift = "receipts_in_shift"
         case undeliveredDocuments = "undelivered_documents"
+        case oldestUndeliveredAt = "oldest_undelivered_at"
         case highestEpoch = "highest_epoch"
     }
 
@@ -85,11 +106,12 @@ public struct KassaStatus: Sendable, Codable, Equatable {
         shiftOpenedAt = try c.decodeISO8601IfPresent(forKey: .shiftOpenedAt)
         receiptsInShift = try c.decode(Int64.self, forKey: .receiptsInShift)
         undeliveredDocuments = try c.decodeIfPresent(Int64.self, forKey: .undeliveredDocuments) ?? 0
+        oldestUndeliveredAt = try c.decodeISO8601IfPresent(forKey: .oldestUndeliveredAt)
         highestEpoch = try c.decode(Int64.self, forKey: .highestEpoch)
     }
 
-    /// Encodes every key, with explicit nulls, and times as ISO 8601 strings whatever the
-    /// encoder's date strategy.
+    /// Encodes every key, with explicit nulls, except `oldest_undelivered_at`, which is absent
+    /// when nothing is queued; times as ISO 8601 strings whatever the encoder's date strategy.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(fnSerial, forKey: .fnSerial)
@@ -106,6 +128,9 @@ public struct KassaStatus: Sendable, Codable, Equatable {
         try c.encode(shiftOpenedAt.map(WireTime.iso8601), forKey: .shiftOpenedAt)
         try c.encode(receiptsInShift, forKey: .receiptsInShift)
         try c.encode(undeliveredDocuments, forKey: .undeliveredDocuments)
+        // Absent rather than null: added after the first clients, and "nothing queued" is the
+        // common case, so most answers carry no extra key.
+        try c.encodeIfPresent(oldestUndeliveredAt.map(WireTime.iso8601), forKey: .oldestUndeliveredAt)
         try c.encode(highestEpoch, forKey: .highestEpoch)
     }
 }

@@ -83,16 +83,23 @@ struct FaultControlTests {
     }
 
     /// Starts the fleet and its control plane (both on free ports), runs `body`, stops both.
-    func withControlledFleet(unsafeIgnoreEpoch: Bool = false, _ body: (Harness) async throws -> Void) async throws {
+    /// `dataDirectory` (default: a new one) lets a test start a fleet again on the same FNs;
+    /// `fnWait` is how long `POST /fn` waits for a busy FN.
+    func withControlledFleet(
+        unsafeIgnoreEpoch: Bool = false, dataDirectory: String? = nil, fnWait: Duration? = nil,
+        _ body: (Harness) async throws -> Void
+    ) async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
-        let data = Fixture.temporaryDirectory()
+        let data = dataDirectory ?? Fixture.temporaryDirectory()
         let configuration = FleetConfiguration(
             topology: Self.topology, dataDirectory: data, speed: 100, ephemeralPorts: true,
             unsafeIgnoreEpoch: unsafeIgnoreEpoch)
         let fleet = try await Fleet.start(configuration, eventLoopGroup: group)
         let fleetRun = Task { await fleet.run() }
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
-        let control = Task { try await FaultControl(fleet: fleet, logger: Logger(label: "test.control")).run(port: 0) { portSink.yield($0) } }
+        var faultControl = FaultControl(fleet: fleet, logger: Logger(label: "test.control"))
+        if let fnWait { faultControl.fnWait = fnWait }
+        let control = Task { [faultControl] in try await faultControl.run(port: 0) { portSink.yield($0) } }
         func stop() async throws {
             control.cancel()
             _ = await control.result
@@ -152,7 +159,8 @@ struct FaultControlTests {
             let slot = h.slot(0)
             #expect(first == .object([
                 "name": .string(slot.name), "fn_serial": .string(slot.fnSerial), "port": .number(Double(slot.port)),
-                "site": "T", "rack": "T1", "assembly": "T1-1", "fault": "none", "last_document_number": 0,
+                "site": "T", "rack": "T1", "assembly": "T1-1", "fault": "none", "ofd_link": "up",
+                "undelivered_documents": 0, "last_document_number": 0,
             ]))
         }
     }
@@ -400,6 +408,7 @@ struct FaultControlTests {
         (#"{"fault": "hang", "target": {"all": false}}"#, 400, "target.all"),
         (#"{"fault": "hang", "target": {"port": "21000"}}"#, 400, "target.port"),
         (#"{"fault": "hang", "target": {"all": true}, "count": 2}"#, 400, "count"),
+        (#"{"fault": "ofd_down", "target": {"all": true}, "count": 2}"#, 400, "count"),
         (#"{"fault": "drop_answer_after_fiscalizing", "target": {"all": true}, "count": 0}"#, 400, "count"),
         (#"{"fault": "hang_after_fiscalizing", "target": {"all": true}, "count": 3}"#, 400, "count"),
         (#"{"fault": "hang", "target": {"all": true}, "targets": {}}"#, 400, "targets"),

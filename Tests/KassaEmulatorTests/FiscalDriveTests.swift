@@ -90,6 +90,39 @@ struct FiscalDriveTests {
         #expect(Fixture.refusal { _ = try drive.openShift(epoch: 0, now: now + 3600) } == .fnExpired)
     }
 
+    @Test func everyDocumentIsQueuedForTheOFDUntilDelivered() throws {
+        var drive = Fixture.drive()
+        #expect(drive.undeliveredDocuments == 0 && drive.status.oldestUndeliveredAt == nil)
+        _ = try drive.sell(Fixture.receipt(job: "a"), epoch: 0, now: now + 0.7)
+        _ = try drive.sell(Fixture.receipt(job: "b"), epoch: 0, now: now + 10)
+        // Open shift and two receipts; the oldest is the first document's time, to the second.
+        #expect(drive.undeliveredDocuments == 3)
+        #expect(drive.status.oldestUndeliveredAt == now)
+        #expect(drive.deliverAllToOFD() == 3)
+        #expect(drive.undeliveredDocuments == 0 && drive.status.oldestUndeliveredAt == nil)
+        _ = try #require(try drive.closeShift(epoch: 0, now: now + 20))
+        #expect(drive.undeliveredDocuments == 1 && drive.status.oldestUndeliveredAt == now + 20)
+        #expect(drive.ofdDeliveredThrough == 3)
+    }
+
+    @Test func wearSetsDocumentsLeftAndExpiry() throws {
+        var drive = Fixture.drive(capacity: 100)
+        drive.setDocumentsLeft(3)
+        #expect(drive.documentsUsed == 97)
+        // Three fit: open shift, one receipt, and the Z-report kept free.
+        _ = try drive.sell(Fixture.receipt(job: "a"), epoch: 0, now: now)
+        #expect(Fixture.refusal { _ = try drive.sell(Fixture.receipt(job: "b"), epoch: 0, now: now) } == .fnFull)
+        #expect(try drive.closeShift(epoch: 0, now: now) != nil)
+        #expect(drive.documentsUsed == drive.capacity)
+        drive.setDocumentsLeft(500)
+        #expect(drive.documentsUsed == 0)
+
+        drive.setExpiry(now + 60.9)
+        #expect(drive.expiresAt == now + 60)
+        _ = try drive.sell(Fixture.receipt(job: "c"), epoch: 0, now: now + 59)
+        #expect(Fixture.refusal { _ = try drive.sell(Fixture.receipt(job: "d"), epoch: 0, now: now + 60) } == .fnExpired)
+    }
+
     @Test func standardLifetimeIsThirteenMonths() {
         let drive = FiscalDrive(serial: "1", createdAt: WireTime.parseISO8601("2026-11-23T00:00:00Z") ?? now)
         #expect(WireTime.iso8601(drive.expiresAt) == "2027-12-23T00:00:00Z")

@@ -106,6 +106,41 @@ struct PersistenceTests {
         #expect(try store.load { Fixture.drive() }.documentsReplayed == 0)
     }
 
+    @Test func theOFDQueueIsKeptAndReplayedAfterACrash() throws {
+        let store = DriveStore(dataDirectory: Fixture.temporaryDirectory(), serial: "9999010010010001")
+        var loaded = try store.load { Fixture.drive() }
+        try sell(2, on: &loaded.drive, index: &loaded.index, store: store)
+        loaded.drive.deliverAllToOFD()
+        try sell(1, on: &loaded.drive, index: &loaded.index, store: store, from: 2)
+        // Saved with one queued document; two more reach the archive but not the state file,
+        // as after a crash between saves.
+        try sell(2, on: &loaded.drive, index: &loaded.index, store: store, saveState: false, from: 3)
+
+        let again = try store.load { Fixture.drive() }
+        #expect(again.documentsReplayed == 2)
+        #expect(again.drive.undeliveredDocuments == 3)
+        #expect(again.drive.oldestUndeliveredAt == now + 2)
+        #expect(again.drive == loaded.drive)
+        let text = try String(contentsOfFile: store.statePath, encoding: .utf8)
+        #expect(text.contains("\"undelivered_documents\" : 3"))
+        #expect(text.contains("\"oldest_undelivered_at\" : \"2026-11-18T"))
+    }
+
+    @Test func aStateFileFromBeforeTheOFDQueueLoadsWithNothingQueued() throws {
+        let store = DriveStore(dataDirectory: Fixture.temporaryDirectory(), serial: "9999010010010001")
+        var loaded = try store.load { Fixture.drive() }
+        try sell(1, on: &loaded.drive, index: &loaded.index, store: store)
+        loaded.drive.deliverAllToOFD()
+        try store.save(loaded.drive)
+        // The older build wrote the count (always 0) and no time.
+        var text = try String(contentsOfFile: store.statePath, encoding: .utf8)
+        text = text.replacingOccurrences(of: "\"oldest_undelivered_at\" : null,", with: "")
+        #expect(!text.contains("oldest_undelivered_at"))
+        try Data(text.utf8).write(to: URL(fileURLWithPath: store.statePath))
+        let again = try store.load { Fixture.drive() }
+        #expect(again.drive.undeliveredDocuments == 0 && again.drive.oldestUndeliveredAt == nil)
+    }
+
     @Test func archivePagesFollowTheIndex() throws {
         let store = DriveStore(dataDirectory: Fixture.temporaryDirectory(), serial: "9999010010010001", syncToDisk: false)
         var loaded = try store.load { Fixture.drive() }

@@ -91,6 +91,36 @@ struct WireTests {
         #expect(text.contains("\"fn_expires_at\":\"2026-12-24T00:00:00Z\""))
         #expect(text.contains("\"inn\":null"))
         #expect(try JSONDecoder().decode(KassaStatus.self, from: Data(text.utf8)) == status)
+        // Nothing queued: the key is absent, not null.
+        #expect(!text.contains("oldest_undelivered_at"))
+    }
+
+    @Test func statusCarriesTheOldestUndeliveredDocumentsTimeWhenThereIsOne() throws {
+        var status = KassaStatus(
+            fnSerial: "1", fnCapacity: 10, documentsUsed: 3, lastDocumentNumber: 3,
+            fnExpiresAt: Date(timeIntervalSince1970: 1_798_070_400), registrationNumber: nil, inn: nil,
+            paymentAddress: nil, sno: nil, shiftOpen: true, shiftNumber: 1, shiftOpenedAt: nil, receiptsInShift: 2,
+            undeliveredDocuments: 2, highestEpoch: 0)
+        status.oldestUndeliveredAt = Date(timeIntervalSince1970: 1_795_000_000)
+        let text = String(decoding: try WireJSON.makeEncoder().encode(status), as: UTF8.self)
+        #expect(text.contains("\"oldest_undelivered_at\":\"2026-11-18T"))
+        #expect(try JSONDecoder().decode(KassaStatus.self, from: Data(text.utf8)) == status)
+    }
+
+    @Test func statusFromAnOlderModuleDecodesWithoutTheOFDFields() throws {
+        // What a module answered before the OFD link existed: no oldest_undelivered_at.
+        let old = #"""
+            {"fn_serial": "9999078900012345", "fn_capacity": 250000, "documents_used": 17,
+             "last_document_number": 17, "fn_expires_at": "2027-12-23T00:00:00Z",
+             "registration_number": "0000000001012345", "inn": "7707083893",
+             "payment_address": "https://shop.example", "sno": ["osn"],
+             "shift_open": true, "shift_number": 3, "shift_opened_at": "2026-11-23T10:00:00Z",
+             "receipts_in_shift": 5, "undelivered_documents": 0, "highest_epoch": 4}
+            """#
+        let status = try JSONDecoder().decode(KassaStatus.self, from: Data(old.utf8))
+        #expect(status.oldestUndeliveredAt == nil)
+        #expect(status.undeliveredDocuments == 0)
+        #expect(status.documentsUsed == 17)
     }
 }
 
