@@ -87,6 +87,8 @@ public struct Drill: Sendable, Codable, Equatable {
         public var checkerMustFail: Bool?
         /// Every registry failover (kill of the primary until a write succeeds) within this many seconds.
         public var registryFailoverWithinS: Double?
+        /// At least this many kassas must have been drained before they failed (drain drills).
+        public var minKassasDrained: Int?
     }
 
     /// Reads and validates a drill file.
@@ -198,6 +200,7 @@ extension Drill.ExpectedOutcome {
         case recoverWithinS = "recover_within_s"
         case checkerMustFail = "checker_must_fail"
         case registryFailoverWithinS = "registry_failover_within_s"
+        case minKassasDrained = "min_kassas_drained"
     }
 }
 

@@ -51,6 +51,10 @@ public struct ProtocolEvidence: Sendable, Codable, Equatable {
     public var leasesLost: Int
     /// Second documents refused by the registry for a recorded job (must stay 0).
     public var secondDocuments: Int
+    /// Kassas drained before they failed (FN nearly full or expiring, OFD backlog).
+    public var kassasDrained: Int = 0
+    /// Assemblies and racks marked suspect after several of their kassas failed.
+    public var domainsSuspect: Int = 0
 }
 
 /// Everything a drill produced: what was asked, what happened, what held.
@@ -178,6 +182,7 @@ public struct DrillReport: Sendable, Codable {
         md += "- receipts in doubt the FN archive showed were never made: \(evidence.reconciledAbsent)\n"
         md += "- leases lost to another dispatcher: \(evidence.leasesLost)\n"
         md += "- second documents found for recorded receipts (annulled by refunds): \(evidence.secondDocuments)\n"
+        md += "- kassas drained before they failed: \(evidence.kassasDrained); assemblies or racks marked suspect: \(evidence.domainsSuspect)\n"
         if let aborted { md += "\nAborted: \(aborted)\n" }
         return md
     }

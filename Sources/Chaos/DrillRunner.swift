@@ -112,7 +112,9 @@ public struct DrillRunner: Sendable {
                 reconciledRecorded: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=recorded"], since: logSizes),
                 reconciledAbsent: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=absent"], since: logSizes),
                 leasesLost: cluster.countLogLines(prefix: "dispatcher-", containing: ["lease lost"], since: logSizes),
-                secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes))
+                secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes),
+                kassasDrained: cluster.countLogLines(prefix: "dispatcher-", containing: ["draining kassa"], since: logSizes),
+                domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes))
             await injector.liftKassaFaults()
             if drill.setup != nil {
                 say("restarting components without the drill's flags")
@@ -127,6 +129,9 @@ public struct DrillRunner: Sendable {
             let recovery = judge.recovery(faults: events)
             var failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
                                                evidence: evidence, aborted: watch.reason, faults: events)
+            if let minimum = drill.expect.minKassasDrained, evidence.kassasDrained < minimum {
+                failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")
+            }
             if let limit = drill.expect.registryFailoverWithinS {
                 for failover in await injector.registryFailovers where failover > limit {
                     failures.append(String(format: "a registry failover took %.1f s, more than %.0f s", failover, limit))

@@ -61,7 +61,7 @@ public struct FaultSpec: Sendable, Codable, Equatable {
     /// wan: `up`, `blackhole` or `reset`.
     public var state: String?
 
-    static let kassaFaults = ["hang", "hang_after_fiscalizing", "drop_answer_after_fiscalizing", "down"]
+    static let kassaFaults = ["hang", "hang_after_fiscalizing", "drop_answer_after_fiscalizing", "down", "ofd_down"]
     static let domains = ["assembly", "rack", "site"]
     static let linkStates = ["up", "blackhole", "reset"]
 

@@ -43,7 +43,7 @@ import Testing
         return Outcome(status: process.terminationStatus, summary: summary, output: output)
     }
 
-    @Test(arguments: ["dispatcher-kill", "dispatcher-pause", "kassa-drop-answer", "emulator-restart", "topic-replay"])
+    @Test(arguments: ["dispatcher-kill", "dispatcher-pause", "kassa-drop-answer", "emulator-restart", "topic-replay", "kassa-ofd-backlog"])
     func drillLosesAndDuplicatesNothing(_ drill: String) async throws {
         let outcome = try await run(drill)
         #expect(outcome.status == 0, "drill \(drill) failed: \(outcome.output.suffix(3000))")
