@@ -17,9 +17,10 @@ load_settings() {
 
 # Two sites: each site's modules run in an emulator of their own (emulator-a, emulator-b), so a
 # drill can lose one site's kassas; one site: a single emulator for the whole topology.
-# WAN_PORT_SHIFT: where the WAN link forwards another site's module ports (port + shift; kept
-# below 32768, where the kernel hands out ephemeral ports that could take a listener's place).
-WAN_PORT_SHIFT=4000
+# The WAN link listens for each site's modules on the same ports at a loopback address of that
+# site's own (127.0.1.1 for A, 127.0.2.1 for B; all of 127/8 is loopback), so it needs no port
+# range of its own that could collide with another cluster's ports.
+wan_host() { case "$1" in A) echo 127.0.1.1 ;; B) echo 127.0.2.1 ;; esac; }
 WAN_CONTROL_PORT=$((20997 + OFFSET))
 
 # emulator_control_port SITE: site A keeps the single-site port, site B takes the one below.
@@ -44,22 +45,21 @@ site_ports() {
 }
 
 # start_wan_link: the WAN between sites A and B. Link "A->B" carries site A's traffic to site B's
-# modules (listening at their ports + WAN_PORT_SHIFT), "B->A" the reverse.
+# modules (at site B's WAN address, same ports), "B->A" the reverse.
 start_wan_link() {
     local a b
     a="$(site_ports A)"; b="$(site_ports B)"
-    shifted() { echo "$((${1%-*} + WAN_PORT_SHIFT))-$((${1#*-} + WAN_PORT_SHIFT))"; }
     cat >"$CLUSTER_DIR/wan.yaml" <<YAML
 # Written by cluster/up: the WAN between the sites (kassa wan-link).
 links:
   - name: "A->B"
     latency_ms: 0
     routes:
-      - {listen: "127.0.0.1:$(shifted "$b")", target: "127.0.0.1:$b"}
+      - {listen: "$(wan_host B):$b", target: "127.0.0.1:$b"}
   - name: "B->A"
     latency_ms: 0
     routes:
-      - {listen: "127.0.0.1:$(shifted "$a")", target: "127.0.0.1:$a"}
+      - {listen: "$(wan_host A):$a", target: "127.0.0.1:$a"}
 YAML
     start wan-link "$KASSA_BIN" wan-link --config "$CLUSTER_DIR/wan.yaml" --control-port "$WAN_CONTROL_PORT"
     wait_http "http://127.0.0.1:$WAN_CONTROL_PORT/livez" 30
@@ -84,7 +84,7 @@ start_dispatcher() {
     site="$(printf '%s' "${1:0:1}" | tr '[:lower:]' '[:upper:]')"
     [ -f "$CLUSTER_DIR/dispatcher-group" ] && group="$(cat "$CLUSTER_DIR/dispatcher-group")"
     if [ "${SITES:-1}" = 2 ]; then
-        case "$site" in A) via=(--via "B=127.0.0.1:+$WAN_PORT_SHIFT") ;; B) via=(--via "A=127.0.0.1:+$WAN_PORT_SHIFT") ;; esac
+        case "$site" in A) via=(--via "B=$(wan_host B):+0") ;; B) via=(--via "A=$(wan_host A):+0") ;; esac
     fi
     # shellcheck disable=SC2086
     start "dispatcher-$1" "$KASSA_BIN" dispatcher --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
