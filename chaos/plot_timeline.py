@@ -10,7 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt  # noqa: E402
 
-COLORS = {"kill": "#d62728", "pause": "#9467bd", "kassa": "#ff7f0e", "restart": "#8c564b", "replay": "#17becf"}
+COLORS = {"kill": "#d62728", "pause": "#9467bd", "kassa": "#ff7f0e", "restart": "#8c564b", "replay": "#17becf",
+          "site": "#e377c2", "wan": "#bcbd22", "registry": "#7f7f7f"}
 
 
 def main(source, target):
@@ -21,6 +22,9 @@ def main(source, target):
     top.plot(seconds, t["done"], color="#1f77b4", linewidth=1.2, label="done / s")
     top.plot(seconds, t["accepted"], color="#2ca02c", linewidth=0.8, alpha=0.7, label="acknowledged / s")
     top.axhline(t["offered"], color="grey", linestyle=":", linewidth=1, label="offered / s")
+    # Each tenant's own throughput: one whose kassas span both sites must not drop to zero.
+    for i, (tenant, done) in enumerate(sorted(t.get("done_by_tenant", {}).items())):
+        top.plot(seconds, done, linewidth=0.7, alpha=0.8, linestyle="-" if i == 0 else "--", label=f"{tenant} done / s")
     top.set_ylabel("receipts per second")
     p99 = [(s, v) for s, v in zip(seconds, t["p99_ms"]) if v is not None]
     if p99:

@@ -220,10 +220,16 @@ public struct DrillReport: Sendable, Codable {
             var offered: Double
             var sendEnd: Double
             var faults: [FaultEvent]
+            /// Each tenant's receipts done per second (a tenant spanning both sites must keep
+            /// going through a site's loss).
+            var doneByTenant: [String: [Int]]
         }
         let seconds = timeline.seconds
+        let tenants = Set(seconds.flatMap { ($0.doneByTenant ?? [:]).keys }).sorted()
+        let byTenant = Dictionary(uniqueKeysWithValues: tenants.map { code in (code, seconds.map { $0.doneByTenant?[code] ?? 0 }) })
         let plot = Plot(title: "\(drill) (seed \(seed))", seconds: seconds.map(\.second), accepted: seconds.map(\.accepted), done: seconds.map(\.done),
-                        p99Ms: seconds.map(\.p99Milliseconds), offered: load.rate, sendEnd: load.durationS, faults: faults)
+                        p99Ms: seconds.map(\.p99Milliseconds), offered: load.rate, sendEnd: load.durationS, faults: faults,
+                        doneByTenant: byTenant)
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         return try encoder.encode(plot)

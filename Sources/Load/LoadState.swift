@@ -123,7 +123,7 @@ actor LoadState {
         if mismatch { summary.reportMismatches += 1 }
         let latency = Self.milliseconds(now - receipt.acceptedAt)
         latencies.append(latency)
-        timeline.done(at: now, latencyMilliseconds: latency)
+        timeline.done(at: now, latencyMilliseconds: latency, tenant: receipt.groupCode)
     }
 
     func recordFailed(_ uuid: String, reason: String, at now: ContinuousClock.Instant) {

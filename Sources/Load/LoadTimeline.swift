@@ -8,6 +8,8 @@ public struct LoadSecond: Sendable, Codable, Equatable {
     public var accepted = 0
     public var done = 0
     public var failed = 0
+    /// Receipts done in this second by tenant (group code): a tenant's own throughput.
+    public var doneByTenant: [String: Int]?
     /// Acknowledgement → done of the receipts that reached `done` in this second.
     public var p50Milliseconds: Int?
     public var p99Milliseconds: Int?
@@ -36,6 +38,7 @@ struct TimelineRecorder: Sendable {
         var done = 0
         var failed = 0
         var latencies: [Int] = []
+        var doneByTenant: [String: Int] = [:]
     }
 
     let start: ContinuousClock.Instant
@@ -53,9 +56,10 @@ struct TimelineRecorder: Sendable {
         buckets[second(instant), default: Bucket()].accepted += 1
     }
 
-    mutating func done(at instant: ContinuousClock.Instant, latencyMilliseconds: Int) {
+    mutating func done(at instant: ContinuousClock.Instant, latencyMilliseconds: Int, tenant: String? = nil) {
         let s = second(instant)
         buckets[s, default: Bucket()].done += 1
+        if let tenant { buckets[s, default: Bucket()].doneByTenant[tenant, default: 0] += 1 }
         buckets[s, default: Bucket()].latencies.append(latencyMilliseconds)
     }
 
@@ -88,6 +92,7 @@ struct TimelineRecorder: Sendable {
             entry.accepted = bucket.accepted
             entry.done = bucket.done
             entry.failed = bucket.failed
+            entry.doneByTenant = bucket.doneByTenant.isEmpty ? nil : bucket.doneByTenant
             let sorted = bucket.latencies.sorted()
             entry.p50Milliseconds = Percentiles.nearestRank(50, sorted: sorted)
             entry.p99Milliseconds = Percentiles.nearestRank(99, sorted: sorted)

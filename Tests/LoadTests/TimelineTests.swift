@@ -24,4 +24,15 @@ import Testing
         #expect(recent.donePerSecond == 0.5)
         #expect(recent.p99Milliseconds == 5000)
     }
+
+    @Test func eachTenantsThroughputIsCountedToo() {
+        let start = ContinuousClock.now
+        var recorder = TimelineRecorder(start: start)
+        recorder.done(at: start + .milliseconds(100), latencyMilliseconds: 900, tenant: "shop-tea")
+        recorder.done(at: start + .milliseconds(200), latencyMilliseconds: 900, tenant: "shop-tea")
+        recorder.done(at: start + .milliseconds(300), latencyMilliseconds: 900, tenant: "shop-books")
+        recorder.done(at: start + .milliseconds(1300), latencyMilliseconds: 900, tenant: "shop-books")
+        let seconds = recorder.everySecond()
+        #expect(seconds.map(\.doneByTenant) == [["shop-tea": 2, "shop-books": 1], ["shop-books": 1]])
+    }
 }
