@@ -21,13 +21,13 @@ import Testing
         var passed: Bool { summary["passed"] == .bool(true) }
     }
 
-    func run(_ drill: String, seed: Int = 42) async throws -> Outcome {
-        let cluster = try await TestCluster.drills.start()
+    func run(_ drill: String, seed: Int = 42, on testCluster: TestCluster = .drills, folder: String = "chaos/drills/ci") async throws -> Outcome {
+        let cluster = try await testCluster.start()
         let results = cluster.directory.appendingPathComponent("drill-results/\(drill)")
         let process = Process()
         process.executableURL = cluster.root.appendingPathComponent(".build/debug/kassa")
         process.currentDirectoryURL = cluster.root
-        process.arguments = ["chaos", "run", "chaos/drills/ci/\(drill).yaml", "--cluster-dir", cluster.directory.path,
+        process.arguments = ["chaos", "run", "\(folder)/\(drill).yaml", "--cluster-dir", cluster.directory.path,
                              "--results", results.path, "--seed", "\(seed)", "--json"]
         let pipe = Pipe()
         process.standardOutput = pipe

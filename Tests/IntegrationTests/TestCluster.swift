@@ -13,6 +13,11 @@ actor TestCluster {
     /// The chaos drills' own cluster: drills kill and pause processes and run debug flags that
     /// break the protocol on purpose, which must not touch the other tests' receipts.
     static let drills = TestCluster(portOffset: 5000)
+    /// Two sites at test size: Patroni and etcd, an emulator, an ingress and two dispatchers per
+    /// site, the WAN link. Offset 9000 keeps every port clear of the other two clusters'.
+    static let twoSites = TestCluster(portOffset: 9000, sites: 2, environment: [
+        "KASSA_TOPOLOGY": "cluster/ci/topology-2sites.yaml", "KASSA_TENANTS": "cluster/ci/tenants-2sites.yaml",
+    ])
 
     struct Tenant: Decodable, Sendable {
         let groupCode: String
@@ -37,9 +42,14 @@ actor TestCluster {
 
     private var info: Info?
     let portOffset: Int
+    let sites: Int
+    /// More environment for cluster/up (topology and tenants files, relative to the root).
+    let environment: [String: String]
 
-    init(portOffset: Int) {
+    init(portOffset: Int, sites: Int = 1, environment: [String: String] = [:]) {
         self.portOffset = portOffset
+        self.sites = sites
+        self.environment = environment
     }
 
     static var root: URL {
@@ -58,9 +68,12 @@ actor TestCluster {
             if clusters.isEmpty { atexit { stopTestClusters() } }
             clusters.append((directory.path, portOffset))
         }
-        let status = try Self.run(root.appendingPathComponent("cluster/up").path, environment: [
+        var environment = [
             "KASSA_CLUSTER_DIR": directory.path, "KASSA_PORT_OFFSET": "\(portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
-        ])
+        ]
+        for (key, value) in self.environment { environment[key] = root.appendingPathComponent(value).path }
+        let status = try Self.run(root.appendingPathComponent("cluster/up").path, sites == 2 ? ["--sites", "2"] : [],
+                                  environment: environment)
         guard status == 0 else { throw ClusterError(text: "cluster/up exited with \(status); logs in \(directory.path)/logs") }
         let tenantsData = try Data(contentsOf: directory.appendingPathComponent("tenants.json"))
         let tenants = try JSONDecoder().decode([Tenant].self, from: tenantsData)

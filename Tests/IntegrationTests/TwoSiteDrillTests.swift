@@ -1,0 +1,32 @@
+import Foundation
+import KassaModel
+import Testing
+
+/// The two-site drills at test size (chaos/drills/two-sites/ci) on their own two-site cluster:
+/// Patroni and etcd, per site an emulator, an ingress and two dispatchers, the WAN link.
+/// Serialized with the other drills (one suite), so no two drills share the machine's cores.
+extension ChaosDrillTests {
+    @Test(arguments: ["rack-power", "wan-latency", "site-loss"])
+    func aTwoSiteDrillLosesAndDuplicatesNothing(_ drill: String) async throws {
+        let outcome = try await run(drill, on: .twoSites, folder: "chaos/drills/two-sites/ci")
+        #expect(outcome.status == 0, "drill \(drill) failed: \(outcome.output.suffix(3000))")
+        #expect(outcome.passed)
+        #expect(outcome.int("faults") ?? 0 > 0, "the drill brought no fault in")
+        #expect(outcome.int("ground_truth", "acknowledged") ?? 0 > 500)
+        #expect(outcome.int("ground_truth", "lost") == 0)
+        #expect(outcome.int("ground_truth", "duplicated") == 0)
+        #expect(outcome.int("ground_truth", "unexpected") == 0)
+        #expect(outcome.int("ground_truth", "in_flight") == 0)
+    }
+
+    @Test func theRegistryFailsOverToTheOtherSiteLosingNothing() async throws {
+        let outcome = try await run("registry-failover", on: .twoSites, folder: "chaos/drills/two-sites/ci")
+        #expect(outcome.status == 0, "\(outcome.output.suffix(3000))")
+        #expect(outcome.passed)
+        #expect(outcome.int("ground_truth", "lost") == 0)
+        #expect(outcome.int("ground_truth", "duplicated") == 0)
+        #expect(outcome.int("ground_truth", "in_flight") == 0)
+        // The failover was timed: the fault's line says when writes resumed.
+        #expect(outcome.output.contains("registry failover: writes resumed"), "\(outcome.output.suffix(3000))")
+    }
+}
