@@ -25,6 +25,9 @@ enum AttemptOutcome: Sendable {
     /// Our lease on the kassa is gone (taken over): stop using it. If the kassa answered, the
     /// intent stays for the new owner to reconcile.
     case leaseLost(inDoubt: Bool)
+    /// Nothing was sent: the registry could not be reached (a failover, say). Not the kassa's
+    /// fault; the job waits a moment and tries again.
+    case registryUnavailable(reason: String)
 }
 
 /// What reconciling an intent from the FN archive found.
@@ -50,13 +53,29 @@ struct Fiscalization: Sendable {
     let configuration: DispatcherConfiguration
     let logger: Logger
 
+    /// Writes the intent; a job the registry does not know yet (its registration failed while
+    /// the registry was away, e.g. during a failover) is registered first, then the intent written.
+    private func writeIntent(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool) async throws -> IntentOutcome {
+        do {
+            return try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch,
+                                                  lastDocumentNumber: kassa.lastDocumentNumber, allowElsewhere: resend)
+        } catch RegistryError.notFound(let what) where what == "job \(job.uuid)" {
+            logger.notice("job not registered yet (the registry was away when it arrived): registering it now", metadata: ["job": "\(job.uuid)"])
+            _ = try await registry.admitJob(
+                uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
+                operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
+                body: String(decoding: try job.encoded(), as: UTF8.self))
+            return try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch,
+                                                  lastDocumentNumber: kassa.lastDocumentNumber, allowElsewhere: resend)
+        }
+    }
+
     /// - Parameter resend: resend-and-annul is sending a job in doubt on another kassa here.
     func attempt(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool = false) async -> AttemptOutcome {
         let logger = self.logger.with(job: job.uuid, kassa: kassa.id)
         // 1. The intent, fenced by our epoch: from here on the job may be in the kassa.
         do {
-            switch try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch,
-                                                  lastDocumentNumber: kassa.lastDocumentNumber, allowElsewhere: resend) {
+            switch try await writeIntent(job, on: kassa, resend: resend) {
             case .written: break
             case .jobFinished: return .finishedElsewhere
             case .inDoubtElsewhere(let other): return .inDoubtElsewhere(kassaID: other)
@@ -64,7 +83,7 @@ struct Fiscalization: Sendable {
         } catch RegistryError.fenced {
             return .leaseLost(inDoubt: false)
         } catch {
-            return .retryElsewhere(reason: "writing the intent failed: \(error)")
+            return .registryUnavailable(reason: "writing the intent failed: \(error)")
         }
         // 2. The sale.
         let document: FiscalDocument

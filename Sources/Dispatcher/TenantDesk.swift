@@ -203,6 +203,8 @@ actor TenantDesk {
     // MARK: Deadlines
 
     static let policyRefreshInterval = Duration.seconds(5)
+    /// How long a receipt waits before trying again when the registry could not be reached.
+    static let registryRetryDelay = Duration.milliseconds(500)
 
     private func refreshPolicy() async {
         guard let tenant = try? await registry.tenant(id: tenantID), tenant.policy != policy else { return }
@@ -321,6 +323,15 @@ actor TenantDesk {
             var item = item
             item.mayBeFiscalized = true
             parked[item.job.uuid] = item
+        case .registryUnavailable(let reason):
+            // The registry is away (a failover takes seconds): the kassa is fine; the receipt
+            // waits a moment at the head of the queue and tries again.
+            logger.debug("registry unavailable: the receipt waits and tries again", metadata: ["job": "\(item.job.uuid)", "reason": "\(reason)"])
+            free(kassa)
+            Task {
+                try? await Task.sleep(for: Self.registryRetryDelay)
+                await self.requeue(item)
+            }
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
             free(kassa, rest: true)
