@@ -78,6 +78,8 @@ public struct DrillReport: Sendable, Codable {
     /// Why it failed (empty when it passed).
     public var failures: [String]
     public var timeline: LoadTimeline
+    /// Registry failovers in the drill: seconds from killing the primary until writes succeeded.
+    public var registryFailoverS: [Double] = []
 
     /// Applies the drill's expectations to the figures.
     static func verdict(expect: Drill.ExpectedOutcome, phases: [PhaseVerdict], recovery: Recovery, truth: GroundTruthFigures?,
@@ -155,6 +157,14 @@ public struct DrillReport: Sendable, Codable {
         }
         md += "\nTime to recover (throughput back to 90% of \(recovery.steadyDonePerSecond)/s): "
         md += recovery.maxS.map { String(format: "%.0f s at most", $0) } ?? (faults.isEmpty ? "no faults" : "not every fault recovered while sending") + "\n\n"
+        if !recovery.backAfterStartS.isEmpty {
+            let figures = recovery.backAfterStartS.map { $0.map { String(format: "%.0f s", $0) } ?? "not back while sending" }
+            md += "\n\nThroughput back to 90% counted from each fault's start: \(figures.joined(separator: ", "))"
+        }
+        if !registryFailoverS.isEmpty {
+            md += "\n\nRegistry failover (primary killed → writes accepted again): "
+                + registryFailoverS.map { String(format: "%.1f s", $0) }.joined(separator: ", ")
+        }
         md += "\n\n## Steady-state hypothesis\n\n| phase | seconds | throughput ratio | worst 1 s p99 | expected | held |\n|---|---|---|---|---|---|\n"
         let expected = ["before": hypothesis.before, "during": hypothesis.during, "after": hypothesis.after]
         for p in phases {
@@ -196,6 +206,9 @@ public struct DrillReport: Sendable, Codable {
             "reconciled_recorded": .number(Double(evidence.reconciledRecorded)),
             "reconciled_absent": .number(Double(evidence.reconciledAbsent)),
             "max_recovery_s": recovery.maxS.map(JSONValue.number) ?? .null,
+            "registry_failover_s": registryFailoverS.max().map(JSONValue.number) ?? .null,
+            "back_after_start_s": recovery.backAfterStartS.contains { $0 == nil } ? .null
+                : recovery.backAfterStartS.compactMap { $0 }.max().map(JSONValue.number) ?? .null,
         ]
         if let t = groundTruth {
             figures["ground_truth"] = .object([

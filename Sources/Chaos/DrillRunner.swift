@@ -140,11 +140,12 @@ public struct DrillRunner: Sendable {
                     failures.append("the registry did not accept writes again after its primary was killed")
                 }
             }
-            let report = DrillReport(
+            var report = DrillReport(
                 drill: drill.name, summary: drill.summary, seed: seed, startedAt: startedAt, finishedAt: Date(), load: drill.load,
                 loadSummary: outcome.summary, faults: events, hypothesis: drill.hypothesis, phases: phases, recovery: recovery,
                 evidence: evidence, groundTruth: truth, expect: drill.expect, aborted: watch.reason, passed: failures.isEmpty,
                 failures: failures, timeline: outcome.timeline)
+            report.registryFailoverS = await injector.registryFailovers
             try await write(report, say: say)
             return report
         }

@@ -49,11 +49,17 @@ public struct Recovery: Sendable, Codable, Equatable {
     public var maxS: Double?
     /// The steady-state rate recovery is measured against (receipts done per second).
     public var steadyDonePerSecond: Double
+    /// Per fault: seconds from the fault's start until throughput, having dipped below 90% of
+    /// the steady state, was back above it (0 when it never dipped within 20 s of the start;
+    /// nil when it did not come back while sending). For a site's loss this is the time until
+    /// the surviving site carries the load.
+    public var backAfterStartS: [Double?] = []
 
     enum CodingKeys: String, CodingKey {
         case secondsPerFault = "seconds_per_fault"
         case maxS = "max_s"
         case steadyDonePerSecond = "steady_done_per_second"
+        case backAfterStartS = "back_after_start_s"
     }
 }
 
@@ -123,6 +129,19 @@ struct SteadyStateJudge {
             return nil
         }
         let longest: Double? = perFault.contains { $0 == nil } ? nil : perFault.compactMap { $0 }.max()
-        return Recovery(secondsPerFault: perFault, maxS: longest, steadyDonePerSecond: (steady * 100).rounded() / 100)
+        func mean(_ s: Int) -> Double { Double(done[s] + done[s + 1] + done[s + 2]) / 3 }
+        let fromStart: [Double?] = faults.map { fault in
+            let start = Int(fault.atS.rounded(.down))
+            guard let dip = (start..<min(start + 20, done.count - 2)).first(where: { mean($0) < 0.9 * steady }) else { return 0 }
+            var s = dip
+            while s + 3 <= done.count {
+                if mean(s) >= 0.9 * steady { return max(0, Double(s) - fault.atS) }
+                s += 1
+            }
+            return nil
+        }
+        var recovery = Recovery(secondsPerFault: perFault, maxS: longest, steadyDonePerSecond: (steady * 100).rounded() / 100)
+        recovery.backAfterStartS = fromStart
+        return recovery
     }
 }

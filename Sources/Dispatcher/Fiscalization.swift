@@ -151,10 +151,32 @@ struct Fiscalization: Sendable {
         return .retryElsewhere(reason: reason)
     }
 
+    /// How long a commit is retried while the registry is away (a failover takes about 10 s)
+    /// before the job is left in doubt for reconciliation.
+    static let commitRetryLimit: Duration = .seconds(60)
+
+    /// Commits with the document in hand. While the registry is away (a failover) the same
+    /// commit is retried: it is fenced and idempotent (a retry after a commit whose answer was
+    /// lost finds `.alreadyRecorded`), and the document is known, so the job is not in doubt
+    /// and must not be resent elsewhere meanwhile.
+    private func commit(_ result: FiscalResultRecord, job uuid: UUID, on kassa: LeasedKassa, logger: Logger) async throws -> CommitOutcome {
+        let start = ContinuousClock.now
+        var pause: Duration = .milliseconds(200)
+        while true {
+            do {
+                return try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
+            } catch let error as RegistryError where error.isTransient && ContinuousClock.now - start < Self.commitRetryLimit {
+                logger.notice("registry away: retrying the commit with the document in hand", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
     private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa, logger: Logger) async -> AttemptOutcome {
         do {
-            let outcome = try await registry.commitResult(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
-                                                          jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
+            let outcome = try await commit(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
+                                           job: uuid, on: kassa, logger: logger)
             kassa.advance(to: document.fiscalDocumentNumber)
             guard case .duplicate(let existing) = outcome else { return .durable }
             // Only a receipt resent while in doubt (resend-and-annul) gets here: both kassas

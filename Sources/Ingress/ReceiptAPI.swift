@@ -153,8 +153,12 @@ struct ReceiptAPI: Sendable {
         do {
             report = try await registry.report(uuid: uuid)
         } catch {
-            logger.error("report: registry unavailable", metadata: ["error": "\(error)"])
-            return ATOLResponse.failure(ATOLError(.serverConfiguration, "the registry is unavailable; retry later"), status: .serviceUnavailable, headers: [.retryAfter: "1"])
+            // A registry failover takes seconds. The receipt is safe in Kafka, so the honest
+            // answer is ATOL's "not processed yet, poll later, do not resend" (34, status wait):
+            // a `fail` here would tell the shop its receipt failed, and a resend under a new
+            // external_id would sell twice.
+            logger.warning("report: registry unavailable, answering 'not processed yet'", metadata: ["error": "\(error)"])
+            return ATOLResponse.notYetProcessed(uuid: uuid, groupCode: group)
         }
         guard let report else { return ATOLResponse.notYetProcessed(uuid: uuid, groupCode: group) }
         guard report.groupCode == group else {

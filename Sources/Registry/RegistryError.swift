@@ -40,6 +40,17 @@ public enum RegistryError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// True for an error that says the registry could not be reached or is changing primaries
+    /// (a broken connection, a read-only server, a shutdown): the same call may well succeed
+    /// in a few seconds.
+    public var isTransient: Bool {
+        switch self {
+        case .connection: true
+        case .statement(let state, _, _): state == "25006" || state?.hasPrefix("57P") == true || state?.hasPrefix("08") == true
+        default: false
+        }
+    }
+
     /// The SQLSTATE of a `.statement` error, nil for every other case.
     public var sqlState: String? {
         if case .statement(let state, _, _) = self { return state }
