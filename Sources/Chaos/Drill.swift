@@ -20,10 +20,14 @@ public struct Drill: Sendable, Codable, Equatable {
     public struct ClusterSetup: Sendable, Codable, Equatable {
         public var emulatorFlags: String?
         public var dispatcherFlags: String?
+        /// Two sites: the site whose registry node must be the primary when the load starts (a
+        /// switchover first, if it is not), e.g. so that losing site A loses the primary too.
+        public var registryPrimary: String?
 
         enum CodingKeys: String, CodingKey {
             case emulatorFlags = "emulator_flags"
             case dispatcherFlags = "dispatcher_flags"
+            case registryPrimary = "registry_primary"
         }
     }
 

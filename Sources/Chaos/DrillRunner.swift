@@ -46,7 +46,11 @@ public struct DrillRunner: Sendable {
         let (kassas, domains) = try await tenantKassas(tenants.map(\.groupCode))
         say("drill \(drill.name): \(drill.load.rate)/s for \(drill.load.durationS) s as \(tenants.count) tenants over \(kassas.values.map(\.count).reduce(0, +)) kassas, \(drill.faults.count) fault lines, seed \(seed)")
 
-        if let setup = drill.setup {
+        if let site = drill.setup?.registryPrimary {
+            say("making site \(site)'s registry node the primary")
+            say(try await cluster.registryHA(["switchover", "pg-\(site.lowercased())"]).trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        if let setup = drill.setup, setup.emulatorFlags != nil || setup.dispatcherFlags != nil {
             say("restarting components with \(setup)")
             try await restartWithFlags(setup)
         }
@@ -116,7 +120,7 @@ public struct DrillRunner: Sendable {
                 kassasDrained: cluster.countLogLines(prefix: "dispatcher-", containing: ["draining kassa"], since: logSizes),
                 domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes))
             await injector.liftKassaFaults()
-            if drill.setup != nil {
+            if drill.setup?.emulatorFlags != nil || drill.setup?.dispatcherFlags != nil {
                 say("restarting components without the drill's flags")
                 try? await restartWithFlags(Drill.ClusterSetup(emulatorFlags: drill.setup?.emulatorFlags == nil ? nil : "",
                                                                dispatcherFlags: drill.setup?.dispatcherFlags == nil ? nil : ""))

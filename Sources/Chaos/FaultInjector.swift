@@ -266,10 +266,13 @@ actor FaultInjector {
             }
         }
         var killed = names
+        var primaryLost = false
         if cluster.sites == 2 {
+            let node = "pg-\(site.lowercased())"
+            primaryLost = (try? await cluster.registryHA(["leader"]))?.hasPrefix(node + " ") == true
             do {
-                _ = try await cluster.registryHA(["kill-node", "pg-\(site.lowercased())"])
-                killed.append("registry pg-\(site.lowercased())")
+                _ = try await cluster.registryHA(["kill-node", node])
+                killed.append("registry \(node)" + (primaryLost ? " (the primary)" : ""))
                 registryDown = true
             } catch {
                 say("could not kill site \(site)'s registry node: \(error)")
@@ -278,11 +281,17 @@ actor FaultInjector {
         let restartAfter = spec.restartAfterS ?? -1
         let index = record("site", site, "kill -9 " + killed.joined(separator: ", ")
                            + (restartAfter >= 0 ? "; back after \(restartAfter) s" : "; back after the load"))
-        guard restartAfter >= 0 else { return }
-        background.append(Task {
-            try? await Task.sleep(for: .milliseconds(Int(restartAfter * 1000)))
-            await self.bringBackSite(names, event: index)
-        })
+        if restartAfter >= 0 {
+            background.append(Task {
+                try? await Task.sleep(for: .milliseconds(Int(restartAfter * 1000)))
+                await self.bringBackSite(names, event: index)
+            })
+        }
+        if primaryLost, let failover = await timeUntilWritable(within: .seconds(90)) {
+            registryFailovers.append(failover)
+            events[index].detail += String(format: "; registry writes resumed after %.1f s", failover)
+            say(String(format: "registry failover: writes resumed %.1f s after the kill", failover))
+        }
     }
 
     private func bringBackSite(_ names: [String], event: Int) async {
