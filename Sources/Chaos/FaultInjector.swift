@@ -294,10 +294,12 @@ actor FaultInjector {
         }
     }
 
+    /// The site's processes first (that is when the site serves again), then its registry node,
+    /// which rejoins as a replica (a rewind takes seconds and serves nobody meanwhile).
     private func bringBackSite(_ names: [String], event: Int) async {
-        await rejoinRegistry()
         for name in names { await bringBack(name, event: -1) }
         ended(event)
+        await rejoinRegistry()
     }
 
     /// Set while a registry node is down, so `settle` brings it back.

@@ -88,6 +88,19 @@ actor TenantDesk {
     /// Leases the tenant's kassas and reconciles any intent left by a previous owner before the
     /// kassa is used: a job in doubt blocks only its kassa.
     func start() async {
+        await loadKassas()
+        await acquireLeases()
+        await loadPendingAnnulments()
+        startSweeps()
+    }
+
+    /// Set until the tenant's kassas and pending refunds were read: a desk that starts while
+    /// the registry is away (a failover during a rebalance) tries again every sweep instead of
+    /// running without kassas.
+    private var kassasLoaded = false
+    private var annulmentsLoaded = false
+
+    private func loadKassas() async {
         do {
             if let tenant = try await registry.tenant(id: tenantID) {
                 defaultSNO = tenant.sno.first ?? "osn"
@@ -96,11 +109,14 @@ actor TenantDesk {
             // Drained kassas are leased too: their status is still read, and one whose OFD
             // backlog cleared takes receipts again.
             unleased = try await registry.kassas(tenantID: tenantID).filter { $0.state == .active || $0.state == .drained }
+            kassasLoaded = true
         } catch {
-            logger.error("could not load kassas", metadata: ["error": "\(error)"])
+            logger.error("could not load kassas; trying again", metadata: ["error": "\(error)"])
         }
-        await acquireLeases()
-        // Refunds for duplicates a previous owner put on record but did not get to fiscalize.
+    }
+
+    /// Refunds for duplicates a previous owner put on record but did not get to fiscalize.
+    private func loadPendingAnnulments() async {
         do {
             for (annulment, body) in try await registry.pendingAnnulments(tenantID: tenantID) {
                 do {
@@ -109,15 +125,29 @@ actor TenantDesk {
                     logger.error("undecodable refund job", metadata: ["job": "\(annulment.annulJobUUID)", "error": "\(error)"])
                 }
             }
+            annulmentsLoaded = true
         } catch {
-            logger.warning("could not load pending annulments", metadata: ["error": "\(error)"])
+            logger.warning("could not load pending annulments; trying again", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Retries what `start` could not read.
+    private func loadWhatIsMissing() async {
+        if !kassasLoaded {
+            await loadKassas()
+            if kassasLoaded { await acquireLeases() }
+        }
+        if !annulmentsLoaded { await loadPendingAnnulments() }
+    }
+
+    private func startSweeps() {
         let sweepEvery = min(Duration.seconds(1), policy.deadline / 10)
         Task { [weak self] in
             var lastRefresh = ContinuousClock.now
             while let self, await !self.isStopped {
                 try? await Task.sleep(for: sweepEvery)
                 await self.sweepDeadlines()
+                await self.loadWhatIsMissing()
                 await self.probeSuspects()
                 await self.checkHealth()
                 // The tenant may change its policy at any time; it applies within seconds.
