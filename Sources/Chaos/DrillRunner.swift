@@ -216,7 +216,7 @@ public struct DrillRunner: Sendable {
         if let flags = setup.dispatcherFlags {
             let names = cluster.dispatcherNames()
             for name in names { try? await cluster.kill9(name) }
-            try await cluster.start(names, extraEnvironment: ["KASSA_DISPATCHER_FLAGS": flags])
+            try await cluster.start(names, extraEnvironment: ["KASSA_DISPATCHER_FLAGS": flags, "KASSA_WAIT_DISPATCHERS": "1"])
         }
     }
 
