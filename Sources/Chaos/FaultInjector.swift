@@ -36,8 +36,14 @@ actor FaultInjector {
     private let logger: Logger
     /// Registry failovers: seconds from killing the primary until a write succeeded again.
     private(set) var registryFailovers: [Double] = []
-    /// Domains with a fault on (`assembly A1-3` → event index), lifted like kassa faults.
-    private var faultyDomains: [String: Int] = [:]
+    /// A failure domain by kind (`assembly`, `rack`, `site`) and name.
+    private struct Domain: Hashable, CustomStringConvertible {
+        var kind: String
+        var name: String
+        var description: String { "\(kind) \(name)" }
+    }
+    /// Domains with a fault on → event index, lifted like kassa faults.
+    private var faultyDomains: [Domain: Int] = [:]
     /// The kassas (FN serials) of the load's tenants, by group code; kassa faults pick among them.
     private let kassas: [String: [String]]
     private var random: ChaosRandom
@@ -70,8 +76,7 @@ actor FaultInjector {
     }
 
     private var now: Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+        (ContinuousClock.now - start).inSeconds
     }
 
     /// Runs the schedule until its end or until cancelled.
@@ -219,12 +224,14 @@ actor FaultInjector {
             return
         }
         let pool = spec.tenants.map { codes in codes.flatMap { kassas[$0] ?? [] } } ?? kassas.values.flatMap { $0 }
-        let candidates = Set(pool.compactMap { domains[$0]?.name(of: kind) }).subtracting(faultyDomains.keys.map { String($0.split(separator: " ").last ?? "") })
+        let faultyNames = faultyDomains.keys.filter { $0.kind == kind }.map(\.name)
+        let candidates = Set(pool.compactMap { domains[$0]?.name(of: kind) }).subtracting(faultyNames)
         guard let name = spec.name ?? random.pick(candidates.sorted()) else {
             _ = record("kassa", kind, end: now, "skipped: no \(kind) left to fault")
             return
         }
-        let label = "\(kind) \(name)"
+        let domain = Domain(kind: kind, name: name)
+        let label = domain.description
         do {
             try await control.set(fault, target: [kind: .string(name)])
         } catch {
@@ -234,19 +241,19 @@ actor FaultInjector {
         let hit = pool.filter { domains[$0]?.name(of: kind) == name }.count
         let lasts = spec.forS.map { "for \($0) s" } ?? "until the drill ends"
         let index = record("kassa", label, "\(fault) on every module of \(label) (\(hit) of the load's kassas), \(lasts)")
-        faultyDomains[label] = index
+        faultyDomains[domain] = index
         guard let length = spec.forS else { return }
         background.append(Task {
             try? await Task.sleep(for: .milliseconds(Int(length * 1000)))
-            await self.liftDomain(kind, name, event: index)
+            await self.liftDomain(domain, event: index)
         })
     }
 
-    private func liftDomain(_ kind: String, _ name: String, event: Int) async {
-        try? await control?.set("none", target: [kind: .string(name)])
-        faultyDomains["\(kind) \(name)"] = nil
+    private func liftDomain(_ domain: Domain, event: Int) async {
+        try? await control?.set("none", target: [domain.kind: .string(domain.name)])
+        faultyDomains[domain] = nil
         ended(event)
-        say("fault lifted on \(kind) \(name)")
+        say("fault lifted on \(domain)")
     }
 
     /// A whole site gone: its dispatchers, ingress and emulator killed, and its registry node.
@@ -377,7 +384,7 @@ actor FaultInjector {
         }
         ended(index)
         let restartAfter = spec.restartAfterS ?? 5
-        let rest = restartAfter - Self.seconds(ContinuousClock.now - killedAt)
+        let rest = restartAfter - (ContinuousClock.now - killedAt).inSeconds
         background.append(Task {
             if rest > 0 { try? await Task.sleep(for: .milliseconds(Int(rest * 1000))) }
             await self.rejoinRegistry()
@@ -394,15 +401,11 @@ actor FaultInjector {
         while ContinuousClock.now - start < limit {
             // txid_current() needs a primary: a standby refuses to assign transaction ids.
             if (try? await registry.withConnection({ try $0.query("SELECT txid_current()").count })) != nil {
-                return Self.seconds(ContinuousClock.now - start)
+                return (ContinuousClock.now - start).inSeconds
             }
             try? await Task.sleep(for: .milliseconds(200))
         }
         return nil
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     private func lift(_ serials: [String], event: Int) async {

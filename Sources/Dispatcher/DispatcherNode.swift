@@ -88,8 +88,8 @@ public actor DispatcherNode {
                 since = lastResentAt ?? job.acceptedAt
             }
         } catch {
-            // Without the registry nothing can be made durable; the job runs anyway and its
-            // result commit (which needs the registry) decides.
+            // The registry is away (a failover): the job goes to its desk anyway, and writing
+            // its intent registers it first (`Fiscalization.writeIntent`).
             logger.warning("registering job failed", metadata: ["job": "\(job.uuid)", "error": "\(error)"])
         }
         let desk = await desk(for: job, partition: message.partition)

@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 import KassaWire
 
 /// Why a kassa stops taking receipts before it fails: an FN about to fill up or expire refuses
@@ -46,8 +47,7 @@ public struct DrainRules: Sendable, Equatable {
     public func verdict(_ status: KassaStatus, now: Date, drained: DrainReason? = nil) -> DrainReason? {
         let left = status.fnCapacity - status.documentsUsed
         if left < minDocumentsLeft { return .fnNearlyFull(documentsLeft: left) }
-        let lifetime = Double(minLifetimeLeft.components.seconds) + Double(minLifetimeLeft.components.attoseconds) * 1e-18
-        if status.fnExpiresAt.timeIntervalSince(now) < lifetime { return .fnExpiring(at: status.fnExpiresAt) }
+        if status.fnExpiresAt.timeIntervalSince(now) < minLifetimeLeft.inSeconds { return .fnExpiring(at: status.fnExpiresAt) }
         let limit: Int64
         if case .ofdBacklog = drained { limit = maxUndelivered / 2 } else { limit = maxUndelivered }
         if status.undeliveredDocuments > limit { return .ofdBacklog(undelivered: status.undeliveredDocuments) }

@@ -67,8 +67,6 @@ actor TenantDesk {
     private var parked: [UUID: Queued] = [:]
     /// Assemblies and racks with several recent failures: their kassas wait for a probe.
     private var suspects = SuspectDomains()
-    /// Suspect domains with a probe under way.
-    private var probing: Set<FailureDomain> = []
 
     init(tenantID: Int64, groupCode: String, partition: Int32, registry: Registry, configuration: DispatcherConfiguration,
          group: any EventLoopGroup, logger: Logger, onDurable: @escaping @Sendable (Int32, Int64) -> Void) {
@@ -248,7 +246,7 @@ actor TenantDesk {
     private func sweepDeadlines() {
         guard !stopped else { return }
         let now = Date()
-        let limit = Double(policy.deadline.components.seconds) + Double(policy.deadline.components.attoseconds) * 1e-18
+        let limit = policy.deadline.inSeconds
         func late(_ uuid: UUID) -> Bool {
             deadlineStart[uuid].map { now.timeIntervalSince($0) > limit } ?? false
         }
@@ -403,36 +401,12 @@ actor TenantDesk {
     /// domain again. A domain stays suspect (and probed every sweep) while its kassas stay dead.
     private func probeSuspects() {
         guard !stopped else { return }
-        for domain in suspects.suspects where !probing.contains(domain) {
-            guard let slot = slots.values.first(where: {
-                !$0.busy && $0.inDoubt == nil && suspects.suspectDomain(of: $0.kassa.candidateBase) == domain
-            }) else { continue }
-            let kassa = slot.kassa
-            slots[kassa.id]?.busy = true
-            probing.insert(domain)
-            let timeout = configuration.connectTimeout
-            Task {
-                var passed = false
-                do {
-                    _ = try await kassa.session.connected().status(timeout: timeout)
-                    passed = true
-                } catch {
-                    await kassa.session.reset()
-                }
-                await self.probed(domain, on: kassa, passed: passed)
-            }
+        for domain in suspects.suspects {
+            let inDomain = { (slot: Slot) in self.suspects.suspectDomain(of: slot.kassa.candidateBase) == domain }
+            guard !slots.values.contains(where: { statusReads.contains($0.kassa.id) && inDomain($0) }),
+                  let slot = slots.values.first(where: { !$0.busy && $0.inDoubt == nil && inDomain($0) }) else { continue }
+            readStatus(of: slot.kassa)
         }
-    }
-
-    private func probed(_ domain: FailureDomain, on kassa: LeasedKassa, passed: Bool) {
-        probing.remove(domain)
-        if holds(kassa) { slots[kassa.id]?.busy = false }
-        if passed {
-            for cleared in suspects.probePassed(on: kassa.candidateBase) {
-                logger.notice("\(cleared) trusted again: a probe of kassa \(kassa.id) passed")
-            }
-        }
-        pump()
     }
 
     /// Reads the status of idle kassas not checked for `healthCheckInterval`, to drain those
@@ -440,31 +414,42 @@ actor TenantDesk {
     private func checkHealth() {
         guard !stopped else { return }
         let now = ContinuousClock.now
-        let due = slots.values.filter {
-            !$0.busy && $0.inDoubt == nil && ($0.lastHealthCheck.map { now - $0 >= configuration.healthCheckInterval } ?? true)
-        }
-        for slot in due {
-            let kassa = slot.kassa
-            slots[kassa.id]?.busy = true
-            slots[kassa.id]?.lastHealthCheck = now
-            let timeout = configuration.connectTimeout
-            Task {
-                var status: KassaStatus?
-                do {
-                    status = try await kassa.session.connected().status(timeout: timeout)
-                } catch {
-                    await kassa.session.reset()
-                }
-                await self.checked(kassa, status: status)
-            }
+        for slot in slots.values where !slot.busy && slot.inDoubt == nil
+            && (slot.lastHealthCheck.map { now - $0 >= configuration.healthCheckInterval } ?? true) {
+            readStatus(of: slot.kassa)
         }
     }
 
-    private func checked(_ kassa: LeasedKassa, status: KassaStatus?) {
+    /// Kassas with a `status` read under way (a probe or a health check).
+    private var statusReads: Set<Int64> = []
+
+    /// Holds an idle kassa for one `status` read; `statusRead` takes the answer.
+    private func readStatus(of kassa: LeasedKassa) {
+        slots[kassa.id]?.busy = true
+        statusReads.insert(kassa.id)
+        let timeout = configuration.connectTimeout
+        Task {
+            var status: KassaStatus?
+            do {
+                status = try await kassa.session.connected().status(timeout: timeout)
+            } catch {
+                await kassa.session.reset()
+            }
+            await self.statusRead(kassa, status: status)
+        }
+    }
+
+    /// Any answer trusts the kassa's assembly and rack again and tells whether it must be
+    /// drained. No answer is the receipts' business (rest, suspect domains).
+    private func statusRead(_ kassa: LeasedKassa, status: KassaStatus?) {
+        statusReads.remove(kassa.id)
         guard holds(kassa) else { return }
         slots[kassa.id]?.busy = false
-        // A kassa that does not answer is the receipts' business (rest, suspect domains).
+        slots[kassa.id]?.lastHealthCheck = .now
         if let status, let slot = slots[kassa.id] {
+            for cleared in suspects.probePassed(on: kassa.candidateBase) {
+                logger.notice("\(cleared) trusted again: kassa \(kassa.id) answered a probe")
+            }
             let verdict = configuration.drainRules.verdict(status, now: Date(), drained: slot.drained)
             if verdict != slot.drained {
                 slots[kassa.id]?.drained = verdict

@@ -183,12 +183,9 @@ public struct FaultControl: Sendable {
         router.get("/modules") { _, _ in await modules() }
         router.post("/faults") { request, _ in
             let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: Self.bodyLimit)
-            } catch {
-                return Self.refusal(
-                    .contentTooLarge,
-                    FaultRequestError(field: "body", expected: "at most \(Self.bodyLimit) bytes", found: "more"))
+            switch await Self.collectBody(request) {
+            case .success(let collected): body = collected
+            case .failure(let refusal): return refusal.response
             }
             let parsed: FaultRequest
             do throws(FaultRequestError) {
@@ -198,9 +195,7 @@ public struct FaultControl: Sendable {
             }
             let chosen = await apply(parsed)
             guard !chosen.isEmpty else {
-                return Self.json(.notFound, [
-                    "error": .string("target: no module matches \(parsed.target)"), "field": "target",
-                ])
+                return Self.noModuleMatches(parsed.target)
             }
             var answer: [String: JSONValue] = [
                 "fault": .string(parsed.fault.name), "modules": .array(chosen.map(Self.brief)),
@@ -214,12 +209,9 @@ public struct FaultControl: Sendable {
         }
         router.post("/fn") { request, _ in
             let body: ByteBuffer
-            do {
-                body = try await request.body.collect(upTo: Self.bodyLimit)
-            } catch {
-                return Self.refusal(
-                    .contentTooLarge,
-                    FaultRequestError(field: "body", expected: "at most \(Self.bodyLimit) bytes", found: "more"))
+            switch await Self.collectBody(request) {
+            case .success(let collected): body = collected
+            case .failure(let refusal): return refusal.response
             }
             let parsed: FNChangeRequest
             let outcomes: [FNChangeOutcome]?
@@ -230,9 +222,7 @@ public struct FaultControl: Sendable {
                 return Self.refusal(.badRequest, error)
             }
             guard let outcomes else {
-                return Self.json(.notFound, [
-                    "error": .string("target: no module matches \(parsed.target)"), "field": "target",
-                ])
+                return Self.noModuleMatches(parsed.target)
             }
             return Self.fnAnswer(parsed, outcomes)
         }
@@ -290,6 +280,25 @@ public struct FaultControl: Sendable {
     /// How a response names a module.
     static func brief(_ slot: ModuleSlot) -> JSONValue {
         .object(["name": .string(slot.name), "fn_serial": .string(slot.fnSerial), "port": .number(Double(slot.port))])
+    }
+
+    /// A refused request, carried through `Result` (a `Response` is not an `Error`).
+    struct Refusal: Error {
+        let response: Response
+    }
+
+    /// The request's JSON body, or the refusal of one over `bodyLimit`.
+    static func collectBody(_ request: Request) async -> Result<ByteBuffer, Refusal> {
+        do {
+            return .success(try await request.body.collect(upTo: bodyLimit))
+        } catch {
+            return .failure(Refusal(response: refusal(
+                .contentTooLarge, FaultRequestError(field: "body", expected: "at most \(bodyLimit) bytes", found: "more"))))
+        }
+    }
+
+    static func noModuleMatches(_ target: FaultTarget) -> Response {
+        json(.notFound, ["error": .string("target: no module matches \(target)"), "field": "target"])
     }
 
     static func refusal(_ status: HTTPResponse.Status, _ error: FaultRequestError) -> Response {

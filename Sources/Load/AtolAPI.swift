@@ -1,3 +1,4 @@
+import KassaModel
 import AsyncHTTPClient
 import Foundation
 import Logging
@@ -23,7 +24,7 @@ struct AtolAPI: Sendable {
         var base = baseURL
         while base.hasSuffix("/") { base.removeLast() }
         self.baseURL = base
-        self.timeout = .nanoseconds(Int64(min(seconds(timeout), 3600) * 1e9))
+        self.timeout = .nanoseconds(Int64(min(timeout.inSeconds, 3600) * 1e9))
         self.logger = logger
     }
 

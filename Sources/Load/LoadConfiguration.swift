@@ -1,3 +1,4 @@
+import KassaModel
 /// Everything one `kassa load` run needs.
 public struct LoadConfiguration: Sendable {
     /// The API root up to and including the protocol version,
@@ -76,12 +77,6 @@ public struct LoadConfiguration: Sendable {
             throw bad("base URL must start with http:// or https://, got \(baseURL)")
         }
         // Total count is rate × seconds; refuse absurd products that would overflow.
-        if rate * seconds(duration) > 1e9 { throw bad("rate × duration is over a billion receipts") }
+        if rate * duration.inSeconds > 1e9 { throw bad("rate × duration is over a billion receipts") }
     }
-}
-
-/// A `Duration` as fractional seconds.
-func seconds(_ duration: Duration) -> Double {
-    let parts = duration.components
-    return Double(parts.seconds) + Double(parts.attoseconds) * 1e-18
 }

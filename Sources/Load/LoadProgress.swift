@@ -1,3 +1,4 @@
+import KassaModel
 /// A snapshot of a running load test, delivered about once a second.
 public struct LoadProgress: Sendable, Equatable {
     public enum Phase: String, Sendable {
@@ -44,7 +45,7 @@ public struct LoadProgress: Sendable, Equatable {
 
     /// One status line, e.g. for stderr.
     public var line: String {
-        let secs = Int(seconds(elapsed).rounded(.down))
+        let secs = Int(elapsed.inSeconds.rounded(.down))
         let p99 = p99Milliseconds.map { "\($0) ms" } ?? "–"
         return "[\(phase.rawValue) \(secs)s] sent \(sent)  accepted \(accepted)  done \(done)  "
             + "failed \(failed)  waiting \(waiting)  rejected \(rejected)  503 \(backpressure503)  p99 \(p99)"

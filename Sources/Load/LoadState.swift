@@ -1,3 +1,4 @@
+import KassaModel
 /// The shared ledger of a run: counters, the receipts still being polled, latency
 /// samples. Senders and pollers report into it; progress and the summary read from it.
 actor LoadState {
@@ -91,7 +92,7 @@ actor LoadState {
 
     func finishSending(sendDuration: Duration, maxScheduleLag: Duration) {
         sendFinished = true
-        summary.sendDurationSeconds = seconds(sendDuration)
+        summary.sendDurationSeconds = sendDuration.inSeconds
         summary.maxScheduleLagMilliseconds = Self.milliseconds(maxScheduleLag)
     }
 
@@ -164,7 +165,7 @@ actor LoadState {
         result.latency = LatencySummary(milliseconds: latencies)
         result.postLatency = LatencySummary(milliseconds: postLatencies)
         result.offeredRate = offeredRate
-        result.runDurationSeconds = Self.rounded(seconds(runDuration))
+        result.runDurationSeconds = Self.rounded(runDuration.inSeconds)
         result.achievedRate = result.sendDurationSeconds > 0
             ? Self.rounded(Double(result.accepted) / result.sendDurationSeconds) : 0
         result.sendDurationSeconds = Self.rounded(result.sendDurationSeconds)

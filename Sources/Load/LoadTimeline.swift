@@ -1,3 +1,4 @@
+import KassaModel
 import Foundation
 
 /// What one second of a run saw: receipts acknowledged, finished, and how long the finished
@@ -49,7 +50,7 @@ struct TimelineRecorder: Sendable {
     }
 
     private func second(_ instant: ContinuousClock.Instant) -> Int {
-        max(0, Int(seconds(instant - start).rounded(.down)))
+        max(0, Int((instant - start).inSeconds.rounded(.down)))
     }
 
     mutating func accepted(at instant: ContinuousClock.Instant) {
