@@ -44,8 +44,27 @@ site_ports() {
     "$KASSA_BIN" emulator --topology "$TOPOLOGY" --site "$1" --port-offset "$EMULATOR_PORT_OFFSET" --print-port-range
 }
 
-# start_wan_link: the WAN between sites A and B. Link "A->B" carries site A's traffic to site B's
-# modules (at site B's WAN address, same ports), "B->A" the reverse.
+# registry_port SITE: the port of the site's registry node (pg-a, pg-b), from the multi-host
+# string cluster/registry-ha wrote ("... port=PGA,PGB ...").
+registry_port() {
+    local ports="${DB_CONN#*port=}"
+    ports="${ports%% *}"
+    case "$1" in A) echo "${ports%%,*}" ;; B) echo "${ports##*,}" ;; esac
+}
+
+# site_db_conn SITE: the registry as a process in SITE reaches it: its own site's node directly,
+# the other site's node through the WAN link, so a partition or WAN latency between the sites
+# reaches registry traffic too. One site: the registry's own string.
+site_db_conn() {
+    if [ "${SITES:-1}" != 2 ]; then echo "$DB_CONN"; return; fi
+    case "$1" in
+        A) echo "${DB_CONN/host=127.0.0.1,127.0.0.1/host=127.0.0.1,$(wan_host B)}" ;;
+        B) echo "${DB_CONN/host=127.0.0.1,127.0.0.1/host=$(wan_host A),127.0.0.1}" ;;
+    esac
+}
+
+# start_wan_link: the WAN between sites A and B. Link "A->B" carries site A's traffic to site B
+# (its modules and its registry node, at site B's WAN address, same ports), "B->A" the reverse.
 start_wan_link() {
     local a b
     a="$(site_ports A)"; b="$(site_ports B)"
@@ -56,10 +75,12 @@ links:
     latency_ms: 0
     routes:
       - {listen: "$(wan_host B):$b", target: "127.0.0.1:$b"}
+      - {listen: "$(wan_host B):$(registry_port B)", target: "127.0.0.1:$(registry_port B)"}
   - name: "B->A"
     latency_ms: 0
     routes:
       - {listen: "$(wan_host A):$a", target: "127.0.0.1:$a"}
+      - {listen: "$(wan_host A):$(registry_port A)", target: "127.0.0.1:$(registry_port A)"}
 YAML
     start wan-link "$KASSA_BIN" wan-link --config "$CLUSTER_DIR/wan.yaml" --control-port "$WAN_CONTROL_PORT"
     wait_http "http://127.0.0.1:$WAN_CONTROL_PORT/livez" 30
@@ -71,7 +92,7 @@ start_ingress() {
     if [ -n "$site" ]; then name="ingress-${site,,}"; [ "$site" = B ] && port=$((INGRESS_PORT + 1)); fi
     [ -f "$CLUSTER_DIR/token.secret" ] || head -c 32 /dev/urandom >"$CLUSTER_DIR/token.secret"
     chmod 600 "$CLUSTER_DIR/token.secret"
-    start "$name" "$KASSA_BIN" ingress --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
+    start "$name" "$KASSA_BIN" ingress --db "$(site_db_conn "${site:-A}")" --kafka "127.0.0.1:$KAFKA_PORT" \
         --port "$port" --token-secret-file "$CLUSTER_DIR/token.secret"
     wait_http "http://127.0.0.1:$port/readyz" 60
 }
@@ -87,7 +108,7 @@ start_dispatcher() {
         case "$site" in A) via=(--via "B=$(wan_host B):+0") ;; B) via=(--via "A=$(wan_host A):+0") ;; esac
     fi
     # shellcheck disable=SC2086
-    start "dispatcher-$1" "$KASSA_BIN" dispatcher --db "$DB_CONN" --kafka "127.0.0.1:$KAFKA_PORT" \
+    start "dispatcher-$1" "$KASSA_BIN" dispatcher --db "$(site_db_conn "$site")" --kafka "127.0.0.1:$KAFKA_PORT" \
         --name "$1-$OFFSET" --site "$site" --group "$group" "${via[@]}" ${KASSA_DISPATCHER_FLAGS:-}
 }
 

@@ -10,6 +10,12 @@ public struct DispatcherConfiguration: Sendable {
     public var leaseTTL: Duration = .seconds(10)
     /// All held leases are renewed in one statement this often.
     public var leaseRenewInterval: Duration = .seconds(3)
+    /// How long the registry may stay silent before this dispatcher leaves the consumer group.
+    /// A dispatcher that cannot reach the registry can fiscalize nothing (every intent and commit
+    /// goes through it); if others can (a partition), they should get its partitions. Longer
+    /// than the lease time plus a registry failover (~10 s), so a failover, which silences the
+    /// registry for everyone, does not empty the group.
+    public var registryLossBeforeLeaving: Duration = .seconds(20)
     /// How often durable offsets are committed to Kafka.
     public var commitInterval: Duration = .milliseconds(250)
     /// How long a kassa may take to answer a sale before the job is in doubt.

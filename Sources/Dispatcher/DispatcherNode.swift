@@ -19,6 +19,10 @@ public actor DispatcherNode {
     private var watermark = OffsetWatermark()
     private var desks: [String: TenantDesk] = [:]
     private var tenantsOf: [Int32: Set<String>] = [:]
+    /// The last time the registry answered a lease renewal (or a probe when no lease is held).
+    private var lastRegistryContact: ContinuousClock.Instant = .now
+    /// Set while this dispatcher leaves the consumer group because the registry is out of reach.
+    private var leftGroup = false
 
     public init(configuration: DispatcherConfiguration, registry: Registry, logger: Logger) {
         self.configuration = configuration
@@ -32,25 +36,55 @@ public actor DispatcherNode {
     /// Runs until SIGTERM or SIGINT; then stops taking jobs, lets running receipts finish,
     /// commits what is durable and releases its leases.
     public func run() async throws {
-        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: configuration.bootstrapServers, groupID: configuration.groupID)
-        consumerConfiguration.clientID = configuration.name
-        let consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [configuration.topic], logger: logger)
-        self.consumer = consumer
+        consumer = try makeConsumer()
         logger.info("dispatcher started", metadata: ["topic": "\(configuration.topic)", "group": "\(configuration.groupID)", "site": "\(configuration.site)"])
         let service = DispatcherService(node: self)
         let serviceGroup = ServiceGroup(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         try await serviceGroup.run()
     }
 
+    private func makeConsumer() throws(KafkaError) -> KafkaConsumer {
+        var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: configuration.bootstrapServers, groupID: configuration.groupID)
+        consumerConfiguration.clientID = configuration.name
+        return try KafkaConsumer(configuration: consumerConfiguration, topics: [configuration.topic], logger: logger)
+    }
+
+    /// Serves the consumer group until shutdown. A dispatcher cut off from the registry for
+    /// longer than a failover takes leaves the group (so dispatchers that can reach the registry
+    /// take its partitions), waits until the registry answers again and then rejoins.
     func consume() async {
-        guard let consumer else { return }
+        while !Task.isCancelled {
+            if consumer == nil {
+                do {
+                    consumer = try makeConsumer()
+                    logger.notice("rejoining the consumer group")
+                } catch {
+                    logger.error("could not create the Kafka consumer, retrying", metadata: ["error": "\(error)"])
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
+            }
+            guard let consumer else { continue }
+            await serve(consumer)
+            guard leftGroup, !Task.isCancelled else { return }
+            await waitForRegistry()
+            self.consumer = nil
+            leftGroup = false
+        }
+    }
+
+    /// One membership: handles events until the consumer closes (shutdown or leaving).
+    private func serve(_ consumer: KafkaConsumer) async {
+        lastRegistryContact = .now
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await self.commitLoop() }
             tasks.addTask { await self.leaseLoop() }
             for await event in consumer.events {
                 switch event {
                 case .message(let message):
-                    await handle(message)
+                    // While leaving, a job is not taken: its offset stays uncommitted and the
+                    // partition's next owner gets it.
+                    if !leftGroup { await handle(message) }
                 case .assigned(let partitions):
                     logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.partition))"])
                 case .revoked(let partitions):
@@ -132,24 +166,71 @@ public actor DispatcherNode {
         }
     }
 
-    /// Renews every held lease in one statement and drops kassas whose lease is gone.
+    /// Renews every held lease in one statement and drops kassas whose lease is gone. While the
+    /// registry does not answer it is asked every second, and past
+    /// `configuration.registryLossBeforeLeaving` this dispatcher leaves the consumer group.
     private func leaseLoop() async {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: configuration.leaseRenewInterval)
+        var pause = configuration.leaseRenewInterval
+        while !Task.isCancelled, !leftGroup {
+            try? await Task.sleep(for: pause)
+            if Task.isCancelled { return }
             var held: [(kassaID: Int64, epoch: Int64)] = []
             for desk in desks.values { held += await desk.leases() }
-            if !held.isEmpty {
-                do {
+            do {
+                if held.isEmpty {
+                    try await registry.ping()
+                } else {
                     let kept = try await registry.renewLeases(owner: configuration.name, leases: held, ttl: configuration.leaseTTL)
                     let gone = Set(held.map(\.kassaID)).subtracting(kept)
                     if !gone.isEmpty {
                         for desk in desks.values { await desk.lost(gone) }
                     }
-                } catch {
-                    logger.warning("lease renewal failed", metadata: ["error": "\(error)"])
                 }
+                lastRegistryContact = .now
+                pause = configuration.leaseRenewInterval
+            } catch {
+                let silent = ContinuousClock.now - lastRegistryContact
+                logger.warning("lease renewal failed", metadata: ["error": "\(error)", "registry_silent_s": "\(Int(silent.inSeconds))"])
+                if silent > configuration.registryLossBeforeLeaving {
+                    await leaveGroup(after: silent)
+                    return
+                }
+                pause = .seconds(1)
+                continue
             }
             for desk in desks.values where await desk.hasUnleased { await desk.acquireLeases() }
+        }
+    }
+
+    /// Cut off from the registry (a partition: the other site still reaches it): nothing can be
+    /// fiscalized here, since every intent and commit needs the registry, so hand the partitions
+    /// to the group. Desks stop (their leases lapse; the registry fences them), what is durable
+    /// is committed, and closing the consumer leaves the group at once.
+    private func leaveGroup(after silent: Duration) async {
+        leftGroup = true
+        logger.error("registry unreachable: leaving the consumer group so that other dispatchers take the partitions", metadata: [
+            "registry_silent_s": "\(Int(silent.inSeconds))",
+            "limit_s": "\(Int(configuration.registryLossBeforeLeaving.inSeconds))",
+        ])
+        // Nothing running can finish without the registry, so no wait for it either: a job in
+        // flight has no committed offset and its partition's next owner takes it up.
+        await stop(Array(desks.values), cutOff: true)
+        desks.removeAll()
+        tenantsOf.removeAll()
+        await commitDurable()
+        await consumer?.close()
+        watermark = OffsetWatermark()
+    }
+
+    /// Waits (asking every second) until the registry answers again.
+    private func waitForRegistry() async {
+        let since = ContinuousClock.now
+        while !Task.isCancelled {
+            if await registry.isReachable() {
+                logger.notice("registry reachable again", metadata: ["after_s": "\(Int((ContinuousClock.now - since).inSeconds))"])
+                return
+            }
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 
@@ -167,10 +248,12 @@ public actor DispatcherNode {
         for partition in partitions { watermark.forget(partition: partition) }
     }
 
-    /// Stops desks, waits (bounded) for their running receipts, releases their leases.
-    private func stop(_ stopping: [TenantDesk]) async {
+    /// Stops desks, waits (bounded) for their running receipts, releases their leases; not when
+    /// `cutOff` from the registry, which neither could reach.
+    private func stop(_ stopping: [TenantDesk], cutOff: Bool = false) async {
         var release: [Int64] = []
         for desk in stopping { release += await desk.stop() }
+        if cutOff { return }
         let deadline = ContinuousClock.now + configuration.sellTimeout + .seconds(2)
         for desk in stopping {
             while await desk.busyCount > 0, ContinuousClock.now < deadline {

@@ -31,7 +31,11 @@ struct ConnectionParameters: Sendable {
             ("keepalives_count", "3"),
         ]
         connectionString = configuration.connectionString
+        answerTimeout = configuration.answerTimeout
     }
+
+    /// How long a statement may wait for the server's answer (see `RegistryConfiguration`).
+    var answerTimeout: Duration
 }
 
 /// One libpq connection. Not Sendable: it lives on one pool thread and is only handed to
@@ -82,11 +86,13 @@ public final class PostgresConnection {
         guard params.count <= 65_535 else {
             throw RegistryError.invalidArgument("\(params.count) parameters; PostgreSQL allows at most 65535")
         }
-        let result: OpaquePointer? = Self.withCStrings(params) { values in
+        let sent: Int32 = Self.withCStrings(params) { values in
             values.withUnsafeBufferPointer { buffer in
-                PQexecParams(handle, sql, Int32(params.count), nil, buffer.baseAddress, nil, nil, 0)
+                PQsendQueryParams(handle, sql, Int32(params.count), nil, buffer.baseAddress, nil, nil, 0)
             }
         }
+        guard sent == 1 else { throw failure(result: nil, sql: sql) }
+        let result = try awaitResult(handle, sql: sql)
         defer { PQclear(result) }
         guard let result else { throw failure(result: nil, sql: sql) }
         switch PQresultStatus(result) {
@@ -105,6 +111,55 @@ public final class PostgresConnection {
     @discardableResult
     public func execute(_ sql: String, _ params: [String?] = []) throws -> Int {
         try query(sql, params).affectedRows
+    }
+
+    /// Waits for the answer to the statement just sent, at most `answerTimeout`, and returns its
+    /// result (the first error if the server sent several results).
+    ///
+    /// Why not PQexecParams: it waits forever. A server cut off by a partition (or a proxy that
+    /// swallows the traffic) answers nothing and TCP keepalives see nothing wrong, so one
+    /// statement would hold this thread, and whoever awaits it, until the network heals. Past
+    /// the limit the connection is dropped (its state is unknown) and the statement's outcome
+    /// is reported unknown, exactly like a connection lost mid-statement.
+    private func awaitResult(_ handle: OpaquePointer, sql: String) throws -> OpaquePointer? {
+        let deadline = ContinuousClock.now + parameters.answerTimeout
+        var kept: OpaquePointer?
+        while true {
+            while PQisBusy(handle) == 1 {
+                let left = deadline - ContinuousClock.now
+                let milliseconds = Int32(clamping: max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+                let ready = milliseconds > 0 ? poll(&descriptor, 1, milliseconds) : 0
+                if ready == 0 {
+                    PQclear(kept)
+                    close()
+                    throw RegistryError.connection("no answer within \(parameters.answerTimeout); the connection is dropped and the statement's outcome is unknown — in: \(Self.abbreviate(sql))")
+                }
+                if ready < 0, errno == EINTR { continue }
+                if ready < 0 || PQconsumeInput(handle) == 0 {
+                    PQclear(kept)
+                    throw failure(result: nil, sql: sql)
+                }
+            }
+            guard let next = PQgetResult(handle) else { return kept }
+            let status = PQresultStatus(next)
+            // After COPY the server waits for data, not for us to read on: hand it back.
+            if status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH {
+                PQclear(kept)
+                return next
+            }
+            if kept == nil || (Self.succeeded(kept) && !Self.succeeded(next)) {
+                PQclear(kept)
+                kept = next
+            } else {
+                PQclear(next)
+            }
+        }
+    }
+
+    private static func succeeded(_ result: OpaquePointer?) -> Bool {
+        guard let result else { return false }
+        return [PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY].contains(PQresultStatus(result))
     }
 
     // MARK: Transactions

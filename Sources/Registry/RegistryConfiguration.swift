@@ -17,6 +17,11 @@ public struct RegistryConfiguration: Sendable {
     /// default is to wait forever, which would stall a failover for minutes.
     public var connectTimeout: Duration = .seconds(5)
 
+    /// How long a statement may wait for the server's answer before its connection is dropped
+    /// and the statement reported with an unknown outcome. A partition can swallow a statement
+    /// without any error; registry statements take milliseconds, so this only bounds that case.
+    public var answerTimeout: Duration = .seconds(10)
+
     /// How long `Registry.isReachable()` waits for a fresh connection and `SELECT 1`.
     public var reachabilityTimeout: Duration = .seconds(2)
 

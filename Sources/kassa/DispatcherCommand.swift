@@ -12,6 +12,8 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Job topic.") var topic = "receipt-jobs"
     @Option(help: "Consumer group.") var group = "kassa-dispatchers"
     @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
+    @Option(help: "Seconds without an answer from the registry after which this dispatcher leaves the consumer group (rejoining once the registry answers); longer than a registry failover.")
+    var leaveGroupAfter = 20.0
     @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
     @Option(help: "Reach another site's kassas through the WAN link: SITE=HOST:+PORT_SHIFT (repeatable).") var via: [String] = []
     @Option(help: "Seconds between reads of each idle kassa's status (to drain one about to fail).") var healthCheckInterval = 30.0
@@ -31,6 +33,10 @@ struct DispatcherCommand: AsyncParsableCommand {
         configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
         configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
         configuration.unsafeSkipReconcile = unsafeSkipReconcile
+        guard leaveGroupAfter > leaseTtl else {
+            throw ValidationError("--leave-group-after (\(leaveGroupAfter) s) must be longer than --lease-ttl (\(leaseTtl) s): a dispatcher leaves only once its leases have lapsed")
+        }
+        configuration.registryLossBeforeLeaving = .milliseconds(Int(leaveGroupAfter * 1000))
         guard healthCheckInterval > 0, drainDocumentsLeft >= 0, drainUndelivered >= 0, drainExpiryHours >= 0 else {
             throw ValidationError("--health-check-interval must be positive; the --drain-* limits at least 0")
         }

@@ -33,4 +33,27 @@ extension ChaosDrillTests {
         }
         #expect(failover > 0 && failover <= 25)
     }
+
+    /// Site A cut from site B and from the registry primary (in B), then healed: site A's
+    /// dispatchers leave the consumer group while cut off and rejoin after.
+    @Test func aPartitionedSiteHandsItsPartitionsOverAndComesBack() async throws {
+        let cluster = try await TestCluster.twoSites.start()
+        let logs = ["a1", "a2"].map { cluster.directory.appendingPathComponent("logs/dispatcher-\($0).log") }
+        func count(_ line: String) -> Int {
+            logs.reduce(0) { total, log in
+                let text = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+                return total + text.components(separatedBy: line).count - 1
+            }
+        }
+        let (leftBefore, rejoinedBefore) = (count("leaving the consumer group"), count("rejoining the consumer group"))
+        let outcome = try await run("site-partition", on: .twoSites, folder: "chaos/drills/two-sites/ci")
+        #expect(outcome.status == 0, "\(outcome.output.suffix(3000))")
+        #expect(outcome.passed)
+        #expect(outcome.int("ground_truth", "acknowledged") ?? 0 > 500)
+        #expect(outcome.int("ground_truth", "lost") == 0)
+        #expect(outcome.int("ground_truth", "duplicated") == 0)
+        #expect(outcome.int("ground_truth", "in_flight") == 0)
+        #expect(count("leaving the consumer group") - leftBefore == 2, "both of site A's dispatchers leave the group")
+        #expect(count("rejoining the consumer group") - rejoinedBefore == 2, "and both rejoin once the WAN heals")
+    }
 }
