@@ -1,7 +1,8 @@
 # How each of the cluster's own processes is started, shared by cluster/up (the first start)
 # and cluster/start (a drill bringing one back after kill -9). Needs lib.sh. The speed and
 # topology are fixed by cluster/up in $CLUSTER_DIR/settings, so a restart matches the first start.
-# Drills may add flags for one start: KASSA_EMULATOR_FLAGS, KASSA_DISPATCHER_FLAGS.
+# Drills and benchmarks may add flags for one start: KASSA_EMULATOR_FLAGS, KASSA_DISPATCHER_FLAGS,
+# KASSA_INGRESS_FLAGS.
 SETTINGS="$CLUSTER_DIR/settings"
 
 # save_settings: records SPEED, TOPOLOGY, SITES and DB_CONN for later restarts (cluster/up).
@@ -63,6 +64,19 @@ site_db_conn() {
     esac
 }
 
+# site_read_conn SITE: where SITE's ingress reads: its own site's node first, whatever its role
+# (a synchronous replica), the other site's through the WAN link if its own is down.
+site_read_conn() {
+    if [ "${SITES:-1}" != 2 ]; then echo "$DB_CONN"; return; fi
+    local rest="${DB_CONN#*port=}"
+    rest="${rest#* }"
+    rest="${rest/target_session_attrs=read-write/target_session_attrs=any}"
+    case "$1" in
+        A) echo "host=127.0.0.1,$(wan_host B) port=$(registry_port A),$(registry_port B) $rest" ;;
+        B) echo "host=127.0.0.1,$(wan_host A) port=$(registry_port B),$(registry_port A) $rest" ;;
+    esac
+}
+
 # start_wan_link: the WAN between sites A and B. Link "A->B" carries site A's traffic to site B
 # (its modules and its registry node, at site B's WAN address, same ports), "B->A" the reverse.
 start_wan_link() {
@@ -92,8 +106,8 @@ start_ingress() {
     if [ -n "$site" ]; then name="ingress-${site,,}"; [ "$site" = B ] && port=$((INGRESS_PORT + 1)); fi
     [ -f "$CLUSTER_DIR/token.secret" ] || head -c 32 /dev/urandom >"$CLUSTER_DIR/token.secret"
     chmod 600 "$CLUSTER_DIR/token.secret"
-    start "$name" "$KASSA_BIN" ingress --db "$(site_db_conn "${site:-A}")" --kafka "127.0.0.1:$KAFKA_PORT" \
-        --port "$port" --token-secret-file "$CLUSTER_DIR/token.secret"
+    start "$name" "$KASSA_BIN" ingress --db "$(site_db_conn "${site:-A}")" --db-reads "$(site_read_conn "${site:-A}")" --kafka "127.0.0.1:$KAFKA_PORT" \
+        --port "$port" --token-secret-file "$CLUSTER_DIR/token.secret" ${KASSA_INGRESS_FLAGS:-}
     wait_http "http://127.0.0.1:$port/readyz" 60
 }
 

@@ -23,6 +23,19 @@ public actor DispatcherNode {
     private var lastRegistryContact: ContinuousClock.Instant = .now
     /// Set while this dispatcher leaves the consumer group because the registry is out of reach.
     private var leftGroup = false
+    /// Counts memberships: a job whose registration was still awaiting the registry when this
+    /// dispatcher left the group belongs to the old membership and must not open a desk.
+    private var membership = 0
+    /// Jobs taken from the topic and waiting for admission, in topic order.
+    private var pendingAdmissions: [PendingAdmission] = []
+    /// The consume loop, waiting for room in `pendingAdmissions`.
+    private var admissionSpace: [CheckedContinuation<Void, Never>] = []
+    /// Wakes the admission task of the current membership.
+    private var admissionDoorbell: AsyncStream<Void>.Continuation?
+    /// Per assigned partition, which assignment it is (a revoked and re-assigned partition
+    /// gets a new one), so a batch admitted across a rebalance drops what is no longer ours.
+    private var assignments: [Int32: Int] = [:]
+    private var assignmentCount = 0
 
     public init(configuration: DispatcherConfiguration, registry: Registry, logger: Logger) {
         self.configuration = configuration
@@ -76,9 +89,14 @@ public actor DispatcherNode {
     /// One membership: handles events until the consumer closes (shutdown or leaving).
     private func serve(_ consumer: KafkaConsumer) async {
         lastRegistryContact = .now
+        let (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        admissionDoorbell = ring
         await withTaskGroup(of: Void.self) { tasks in
             tasks.addTask { await self.commitLoop() }
             tasks.addTask { await self.leaseLoop() }
+            tasks.addTask {
+                for await _ in doorbell { await self.admitPending() }
+            }
             for await event in consumer.events {
                 switch event {
                 case .message(let message):
@@ -86,16 +104,26 @@ public actor DispatcherNode {
                     // partition's next owner gets it.
                     if !leftGroup { await handle(message) }
                 case .assigned(let partitions):
+                    for partition in partitions { assign(partition.partition) }
                     logger.info("partitions assigned", metadata: ["partitions": "\(partitions.map(\.partition))"])
                 case .revoked(let partitions):
                     await revoke(partitions.map(\.partition))
                     consumer.revokeHandled()
                 }
             }
+            ring.finish()
+            dropPendingAdmissions()
             tasks.cancelAll()
         }
     }
 
+    private func assign(_ partition: Int32) {
+        assignmentCount += 1
+        assignments[partition] = assignmentCount
+    }
+
+    /// Takes a message off the topic: decoded, it waits for admission (`admitPending`), so the
+    /// consume loop never waits for the registry per message.
     private func handle(_ message: KafkaMessage) async {
         watermark.consumed(partition: message.partition, offset: message.offset)
         let job: ReceiptJob
@@ -107,27 +135,70 @@ public actor DispatcherNode {
             watermark.durable(partition: message.partition, offset: message.offset)
             return
         }
-        var since = job.acceptedAt
-        do {
-            let admission = try await registry.admitJob(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
-                                                        operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
-                                                        body: String(decoding: message.value, as: UTF8.self))
-            if case .known(let status, let lastResentAt) = admission {
-                if status != .wait {
-                    // A redelivered job whose outcome exists: skip it.
-                    watermark.durable(partition: message.partition, offset: message.offset)
-                    return
-                }
-                // A resent job's deadline counts from its resend.
-                since = lastResentAt ?? job.acceptedAt
-            }
-        } catch {
-            // The registry is away (a failover): the job goes to its desk anyway, and writing
-            // its intent registers it first (`Fiscalization.writeIntent`).
-            logger.warning("registering job failed", metadata: ["job": "\(job.uuid)", "error": "\(error)"])
+        if assignments[message.partition] == nil { assign(message.partition) }
+        let assignment = assignments[message.partition] ?? 0
+        while pendingAdmissions.count >= Self.pendingAdmissionLimit {
+            await withCheckedContinuation { admissionSpace.append($0) }
         }
-        let desk = await desk(for: job, partition: message.partition)
-        await desk.submit(job, offset: message.offset, since: since)
+        pendingAdmissions.append(PendingAdmission(job: job, partition: message.partition, offset: message.offset,
+                                                  body: String(decoding: message.value, as: UTF8.self), assignment: assignment))
+        admissionDoorbell?.yield()
+    }
+
+    /// Jobs taken from the topic, not yet admitted, at most this many (then the consume loop waits).
+    static let pendingAdmissionLimit = 2000
+    /// Jobs admitted in one registry statement, at most.
+    static let admissionBatchLimit = 500
+
+    /// Admits what is pending, a batch per statement (whatever arrived while the previous batch
+    /// was on its way), and hands each job to its tenant's desk in topic order. A job already
+    /// done or failed (redelivered) is skipped; a resent one's deadline counts from its resend.
+    /// If the registry is away (a failover) the jobs go to their desks anyway, and writing the
+    /// intent registers a job first (`Fiscalization.writeIntent`).
+    private func admitPending() async {
+        while !pendingAdmissions.isEmpty {
+            let batch = Array(pendingAdmissions.prefix(Self.admissionBatchLimit))
+            pendingAdmissions.removeFirst(batch.count)
+            resumeAdmissionSpace()
+            let membership = self.membership
+            var admissions: [Registry.Admission?] = Array(repeating: nil, count: batch.count)
+            do {
+                admissions = try await registry.admitJobs(batch.map(\.admission)).map { $0 }
+            } catch {
+                logger.warning("registering jobs failed", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])
+            }
+            // Left the group, or the partition was revoked (and maybe assigned again) meanwhile:
+            // the partition's owner now gets these jobs from the topic.
+            guard membership == self.membership else { continue }
+            for (pending, admission) in zip(batch, admissions) where assignments[pending.partition] == pending.assignment {
+                var since = pending.job.acceptedAt
+                if case .known(let status, let lastResentAt)? = admission {
+                    if status != .wait {
+                        watermark.durable(partition: pending.partition, offset: pending.offset)
+                        continue
+                    }
+                    since = lastResentAt ?? pending.job.acceptedAt
+                }
+                let desk = await desk(for: pending.job, partition: pending.partition)
+                await desk.submit(pending.job, offset: pending.offset, since: since)
+            }
+        }
+    }
+
+    private func resumeAdmissionSpace() {
+        let waiting = admissionSpace
+        admissionSpace.removeAll()
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Forgets jobs not yet admitted (their offsets stay uncommitted) and frees a waiting loop.
+    private func dropPendingAdmissions(partitions: Set<Int32>? = nil) {
+        if let partitions {
+            pendingAdmissions.removeAll { partitions.contains($0.partition) }
+        } else {
+            pendingAdmissions.removeAll()
+        }
+        resumeAdmissionSpace()
     }
 
     private func desk(for job: ReceiptJob, partition: Int32) async -> TenantDesk {
@@ -208,6 +279,9 @@ public actor DispatcherNode {
     /// is committed, and closing the consumer leaves the group at once.
     private func leaveGroup(after silent: Duration) async {
         leftGroup = true
+        membership += 1
+        dropPendingAdmissions()
+        assignments.removeAll()
         logger.error("registry unreachable: leaving the consumer group so that other dispatchers take the partitions", metadata: [
             "registry_silent_s": "\(Int(silent.inSeconds))",
             "limit_s": "\(Int(configuration.registryLossBeforeLeaving.inSeconds))",
@@ -237,6 +311,8 @@ public actor DispatcherNode {
     /// Partitions leave: stop their desks, wait for running receipts, commit, release leases.
     private func revoke(_ partitions: [Int32]) async {
         logger.info("partitions revoked", metadata: ["partitions": "\(partitions)"])
+        for partition in partitions { assignments[partition] = nil }
+        dropPendingAdmissions(partitions: Set(partitions))
         var stopping: [(String, TenantDesk)] = []
         for partition in partitions {
             for code in tenantsOf.removeValue(forKey: partition) ?? [] {
@@ -284,5 +360,20 @@ struct DispatcherService: Service {
             await node.consume()
         }
         await node.shutdown()
+    }
+}
+
+/// A job taken from the topic, waiting to be admitted (registered) in the next batch.
+struct PendingAdmission: Sendable {
+    var job: ReceiptJob
+    var partition: Int32
+    var offset: Int64
+    var body: String
+    /// Which assignment of the partition it came in (`DispatcherNode.assignments`).
+    var assignment: Int
+
+    var admission: Registry.JobAdmission {
+        Registry.JobAdmission(uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
+                              operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL, body: body)
     }
 }

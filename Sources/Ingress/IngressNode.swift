@@ -15,6 +15,9 @@ public struct IngressConfiguration: Sendable {
     public var drainDelay: Duration = .seconds(2)
     /// How long the producer may take to deliver what is queued at shutdown.
     public var flushTimeout: Duration = .seconds(15)
+    /// Serve `POST /bench/noop`: reads the body and answers like an accepted receipt without
+    /// touching the registry or Kafka, so a benchmark can measure this server's HTTP limit.
+    public var benchEndpoint = false
 
     public init(host: String = "127.0.0.1", port: Int = 8080) {
         self.host = host
@@ -45,6 +48,13 @@ public struct IngressNode: Sendable {
         router.get("/livez") { _, _ in ATOLResponse.json(.ok, ["status": "alive"]) }
         router.get("/readyz") { _, _ in await self.readiness() }
         api.register(on: router, base: configuration.basePath)
+        if configuration.benchEndpoint {
+            router.post("/bench/noop") { request, _ in
+                var request = request
+                _ = try await request.collectBody(upTo: 512 * 1024)
+                return ATOLResponse.registered(uuid: UUID(), duplicate: false)
+            }
+        }
         return router
     }
 

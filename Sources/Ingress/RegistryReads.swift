@@ -2,13 +2,24 @@ import Foundation
 import KassaModel
 import Registry
 
-/// The ingress's view of the registry: reads, plus the registry itself as the `ResendStore` of
-/// the resend endpoint.
+/// The ingress's view of the registry: reads, plus the primary as the `ResendStore` of the
+/// resend endpoint.
+///
+/// Reads may go to a replica in the ingress's own site (`reads`): tokens, duplicate checks and
+/// report polls then cost no WAN round trip and go on while the site is cut off from the
+/// primary. A replica may lag by a moment: a report then says `wait` a little longer, and a
+/// repeat it does not know yet is published again and skipped by the dispatcher (the job is
+/// registered once).
 public struct RegistryReads: IngressRegistry {
     let registry: Registry
+    let primary: Registry
 
-    public init(registry: Registry) {
+    /// - Parameters:
+    ///   - registry: where reads go (a local replica, or the primary itself).
+    ///   - primary: the writable registry (resend); `registry` when nil.
+    public init(registry: Registry, primary: Registry? = nil) {
         self.registry = registry
+        self.primary = primary ?? registry
     }
 
     public func authenticate(login: String, password: String) async throws -> TenantAccount? {
@@ -41,5 +52,5 @@ public struct RegistryReads: IngressRegistry {
         await registry.isReachable()
     }
 
-    public var resendStore: (any ResendStore)? { registry }
+    public var resendStore: (any ResendStore)? { primary }
 }

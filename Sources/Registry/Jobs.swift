@@ -233,6 +233,83 @@ extension Registry {
         return .known(status: status, lastResentAt: try row.optionalDate("last_resent_at"))
     }
 
+    /// One job as a dispatcher takes it from the topic, for `admitJobs`.
+    public struct JobAdmission: Sendable {
+        public var uuid: UUID
+        public var tenantID: Int64
+        public var groupCode: String
+        public var externalID: String
+        public var operation: String
+        public var acceptedAt: Date
+        public var callbackURL: String?
+        public var body: String?
+
+        public init(uuid: UUID, tenantID: Int64, groupCode: String, externalID: String, operation: String,
+                    acceptedAt: Date, callbackURL: String?, body: String?) {
+            self.uuid = uuid
+            self.tenantID = tenantID
+            self.groupCode = groupCode
+            self.externalID = externalID
+            self.operation = operation
+            self.acceptedAt = acceptedAt
+            self.callbackURL = callbackURL
+            self.body = body
+        }
+    }
+
+    /// `admitJob` for many jobs in one statement, answers in the jobs' order. A dispatcher admits
+    /// whatever it took from the topic while the previous batch was on its way (group commit):
+    /// with the registry a WAN round trip away, one statement per job would cap a dispatcher at
+    /// one job per round trip. A uuid repeated within the batch is registered by its first
+    /// occurrence; the others are answered `known` (waiting).
+    public func admitJobs(_ jobs: [JobAdmission]) async throws -> [Admission] {
+        guard !jobs.isEmpty else { return [] }
+        let params: [String?] = [
+            PostgresText.array(jobs.map { $0.uuid.uuidString }),
+            PostgresText.array(jobs.map(\.tenantID)),
+            PostgresText.array(jobs.map(\.groupCode)),
+            PostgresText.array(jobs.map(\.externalID)),
+            PostgresText.array(jobs.map(\.operation)),
+            PostgresText.array(jobs.map { PostgresText.timestamp($0.acceptedAt) }),
+            PostgresText.array(jobs.map(\.callbackURL)),
+            PostgresText.array(jobs.map(\.body)),
+        ]
+        let rows = try await withConnection { connection in
+            try mapConstraintErrors {
+                // As in admitJob, the outer SELECT reads the snapshot from before the insert.
+                try connection.query("""
+                    WITH input AS (
+                        SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::text[], $5::text[],
+                                             $6::timestamptz[], $7::text[], $8::text[]) WITH ORDINALITY
+                            AS i (uuid, tenant_id, group_code, external_id, operation, accepted_at, callback_url, body, n)
+                    ), inserted AS (
+                        INSERT INTO jobs (uuid, tenant_id, group_code, external_id, operation, status,
+                                          accepted_at, callback_url, body)
+                        SELECT uuid, tenant_id, group_code, external_id, operation, 'wait', accepted_at, callback_url, body
+                        FROM input ORDER BY n
+                        ON CONFLICT DO NOTHING
+                        RETURNING uuid
+                    )
+                    SELECT i.n, i.n = min(i.n) OVER (PARTITION BY i.uuid) AND i.uuid IN (SELECT uuid FROM inserted) AS inserted,
+                           j.status, j.last_resent_at
+                    FROM input i LEFT JOIN jobs j ON j.uuid = i.uuid
+                    ORDER BY i.n
+                    """, params)
+            }
+        }
+        guard rows.count == jobs.count else {
+            throw RegistryError.decoding("admitJobs answered \(rows.count) rows for \(jobs.count) jobs")
+        }
+        return try rows.map { row in
+            if try row.bool("inserted") { return .registered }
+            // Known under another uuid by (group code, external id), or a repeat within the batch.
+            guard let status = try row.optionalString("status").flatMap(JobStatus.init(rawValue:)) else {
+                return .known(status: .wait, lastResentAt: nil)
+            }
+            return .known(status: status, lastResentAt: try row.optionalDate("last_resent_at"))
+        }
+    }
+
     /// A job with its fiscal result when it has one.
     public func job(uuid: UUID) async throws -> (JobRecord, FiscalResultRecord?)? {
         try await jobWithResult(where: "j.uuid = $1::uuid", [uuid.uuidString])

@@ -12,6 +12,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "How many of the tenants to post as (default: all).") var tenants: Int?
     @Option(help: "Fraction of posts that repeat an earlier external_id on purpose.") var duplicateRatio: Double = 0.02
     @Option(help: "Seconds to keep polling reports after sending ends.") var drainTimeout: Double = 120
+    @Option(help: "Milliseconds between report polls of each unfinished receipt.") var pollIntervalMs: Int = 250
     @Option(help: "Append one JSON line per acknowledged receipt to this file.") var ackLog: String?
     @Option(help: "Random seed (default: from the clock).") var seed: UInt64?
     @Flag(help: "End with the summary as one JSON object on the last line.") var json = false
@@ -35,6 +36,8 @@ struct LoadCommand: AsyncParsableCommand {
         var configuration = LoadConfiguration(baseURL: url, tenants: all, rate: rate, duration: sendFor,
                                               seed: seed ?? UInt64(Date().timeIntervalSince1970 * 1000), acknowledgedLogPath: ackLog)
         configuration.duplicateRatio = duplicateRatio
+        guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms \(pollIntervalMs): expected at least 10") }
+        configuration.reportPollInterval = .milliseconds(pollIntervalMs)
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         let summary = try await LoadRunner(configuration: configuration, logger: logger).run { progress in
             FileHandle.standardError.write(Data((progress.line + "\n").utf8))

@@ -1,0 +1,379 @@
+#!/usr/bin/env python3
+"""The benchmarks of issue #5, run by bench/run (which builds the release binary first).
+
+Each scenario brings up its own one-site cluster (cluster/up, port offset 6500, state in
+/tmp/kassa-bench) sized for it, measures, and takes it down again. Figures come from the
+server side wherever possible: fiscalized receipts and their latency from the registry
+(jobs.accepted_at -> results.created_at), statements from pg_stat_statements, CPU time and
+resident memory of every process from /proc. Results: bench/results/<scenario>.json, and
+bench/results/RESULTS.md with the plots, written by bench/report.py.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RESULTS = os.path.join(ROOT, "bench", "results")
+CLUSTER_DIR = "/tmp/kassa-bench"
+OFFSET = 6500
+PG_PORT = 55432 + OFFSET
+KAFKA_PORT = 19092 + OFFSET
+INGRESS_PORT = 18080 + OFFSET
+SERVICE_S = 0.9          # the emulator's service time at speed 1
+ASSEMBLY = 48            # modules per assembly
+RACK = 12                # assemblies per rack
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+START = time.monotonic()
+
+
+def say(text):
+    """Progress on stderr, with the time since the run began."""
+    elapsed = int(time.monotonic() - START)
+    print(f"[bench {elapsed // 60:2d}:{elapsed % 60:02d}] {text}", file=sys.stderr, flush=True)
+
+
+# --- the cluster under test ---------------------------------------------------------------
+
+def inn(n):
+    """A valid 10-digit INN (legal entity) derived from n: 9 digits and their check digit."""
+    digits = [int(c) for c in f"77{n:07d}"]
+    weights = [2, 4, 10, 3, 5, 9, 4, 6, 8]
+    return "".join(map(str, digits)) + str(sum(d * w for d, w in zip(digits, weights)) % 11 % 10)
+
+
+def write_topology(kassas, path):
+    """One site of ceil(K/48) assemblies, 12 per rack, ports from 21000 (plus the offset)."""
+    assemblies = -(-kassas // ASSEMBLY)
+    lines = ["# Written by bench/bench.py", "sites:", "  - name: A", "    racks:"]
+    for a in range(assemblies):
+        if a % RACK == 0:
+            lines += [f"      - name: A{a // RACK + 1}", "        assemblies:"]
+        name = f"A{a // RACK + 1}-{a % RACK + 1}"
+        lines.append(f"          - {{name: {name}, host: 127.0.0.1, base_port: {21000 + a * ASSEMBLY}, modules: {ASSEMBLY}}}")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def tenant_plan(kassas):
+    """Tenants and kassas each: 24 each up to 96 kassas, then tenants of 96 (a large retailer)."""
+    if kassas <= 96:
+        return [24] * (kassas // 24)
+    return [96] * (kassas // 96)
+
+
+def write_tenants(kassas, path):
+    lines = ["# Written by bench/bench.py", "tenants:"]
+    for i, count in enumerate(tenant_plan(kassas)):
+        lines.append(f'  - {{group_code: bench-{i:03d}, login: bench-{i:03d}, password: bench-secret-{i:03d}, '
+                     f'inn: "{inn(i + 1)}", payment_address: "https://bench-{i:03d}.example", sno: [osn], kassas: {count}}}')
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def environment(extra=None):
+    env = dict(os.environ)
+    env.update({"KASSA_CLUSTER_DIR": CLUSTER_DIR, "KASSA_PORT_OFFSET": str(OFFSET), "KASSA_SPEED": "1",
+                "KASSA_SKIP_BUILD": "1", "KASSA_BIN": KASSA_BIN})
+    env.update(extra or {})
+    return env
+
+
+def cluster_up(kassas, ingress_flags=""):
+    down()
+    os.makedirs(CLUSTER_DIR, exist_ok=True)
+    topology, tenants = os.path.join(CLUSTER_DIR, "topology.yaml"), os.path.join(CLUSTER_DIR, "tenants.yaml")
+    write_topology(kassas, topology)
+    write_tenants(kassas, tenants)
+    say(f"cluster up: {kassas} kassas, {len(tenant_plan(kassas))} tenants")
+    env = environment({"KASSA_TOPOLOGY": topology, "KASSA_TENANTS": tenants, "KASSA_INGRESS_FLAGS": ingress_flags})
+    with open(os.path.join("/tmp", "kassa-bench-up.log"), "w") as log:
+        subprocess.run([os.path.join(ROOT, "cluster", "up")], env=env, stdout=log, stderr=subprocess.STDOUT, check=True)
+    sql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def down():
+    if os.path.isdir(CLUSTER_DIR):
+        subprocess.run([os.path.join(ROOT, "cluster", "down"), "--purge"], env=environment(),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        shutil.rmtree(CLUSTER_DIR, ignore_errors=True)
+
+
+def sql(statement):
+    """One statement through psql; rows as lists of strings."""
+    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", "kassa", "-tAF", "\t", "-c", statement],
+                         capture_output=True, text=True, check=True).stdout
+    return [line.split("\t") for line in out.splitlines() if line]
+
+
+def pids():
+    """Process name -> pid, from the cluster's pid files (postgres: the postmaster)."""
+    found = {}
+    folder = os.path.join(CLUSTER_DIR, "pids")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".pid"):
+            with open(os.path.join(folder, name)) as f:
+                text = f.read().strip()
+            if text.isdigit() and os.path.exists(f"/proc/{text}"):
+                found[name[:-4]] = int(text)
+    return found
+
+
+def children(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def cpu_seconds(pid, tree=False):
+    """utime + stime of pid (and, with tree, of its living descendants: PostgreSQL backends)."""
+    total = 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    except OSError:
+        return 0.0
+    if tree:
+        total += sum(cpu_seconds(child, tree=True) for child in children(pid))
+    return total
+
+
+def rss_mib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def role(name):
+    """Which component a pid file belongs to (dispatcher-a1 -> dispatcher)."""
+    return re.sub(r"-[a-z0-9]+$", "", name) if name.startswith(("dispatcher-", "ingress-", "emulator-")) else name
+
+
+def cpu_by_role():
+    totals = {}
+    for name, pid in pids().items():
+        r = role(name)
+        totals[r] = totals.get(r, 0.0) + cpu_seconds(pid, tree=(r == "postgres"))
+    return totals
+
+
+def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0):
+    """Runs `kassa load` and returns its JSON summary; progress lines go to stderr as they come."""
+    args = [KASSA_BIN, "load", "--url", f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4",
+            "--credentials", os.path.join(CLUSTER_DIR, "tenants.json"), "--rate", f"{rate:.1f}",
+            "--duration", f"{seconds}s", "--duplicate-ratio", "0", "--drain-timeout", str(drain_s), "--json",
+            "--poll-interval-ms", str(poll_ms), "--seed", "1"]
+    if tenants:
+        args += ["--tenants", str(tenants)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
+    last = time.monotonic()
+    for line in proc.stderr:
+        if time.monotonic() - last >= 10:   # one progress line every 10 s is enough here
+            say("  load " + line.strip())
+            last = time.monotonic()
+    out = proc.stdout.read()
+    proc.wait()
+    lines = [l for l in out.splitlines() if l.startswith("{")]
+    return json.loads(lines[-1]) if lines else {}
+
+
+# --- scenarios --------------------------------------------------------------------------
+
+def fiscalized_between(t0, t1):
+    return int(sql(f"SELECT count(*) FROM results WHERE created_at >= to_timestamp({t0}) AND created_at < to_timestamp({t1})")[0][0])
+
+
+def statements_since_reset():
+    """pg_stat_statements rows of the kassa database: (calls, query)."""
+    rows = sql("SELECT s.calls, regexp_replace(s.query, '\\s+', ' ', 'g') FROM pg_stat_statements s "
+               "JOIN pg_database d ON d.oid = s.dbid WHERE d.datname = 'kassa'")
+    return [(int(calls), query) for calls, query in rows]
+
+
+def dispatch(kassas, seconds, warmup):
+    """Offered 110% of K / 0.9 s; utilization, registry statements, CPU and memory per K."""
+    capacity = kassas / SERVICE_S
+    rate = 1.10 * capacity
+    cluster_up(kassas)
+    say(f"dispatch K={kassas}: offering {rate:.0f}/s (110% of {capacity:.0f}/s) for {seconds} s, measuring after {warmup} s")
+    import threading
+    marks = {}
+
+    def measure():
+        time.sleep(warmup)
+        sql("SELECT pg_stat_statements_reset()")
+        marks["t0"], marks["cpu0"] = time.time(), cpu_by_role()
+        time.sleep(seconds - warmup - 2)
+        marks["t1"], marks["cpu1"] = time.time(), cpu_by_role()
+        marks["statements"] = statements_since_reset()
+        marks["rss"] = {name: rss_mib(pid) for name, pid in pids().items()}
+
+    watcher = threading.Thread(target=measure)
+    watcher.start()
+    summary = load(rate, seconds, poll_ms=2000)
+    watcher.join()
+    t0, t1 = marks["t0"], marks["t1"]
+    window = t1 - t0
+    done = fiscalized_between(t0, t1)
+    per_second = done / window
+    cpu = {r: marks["cpu1"].get(r, 0.0) - marks["cpu0"].get(r, 0.0) for r in marks["cpu1"]}
+    writes = sum(c for c, q in marks["statements"] if re.search(r"\b(INSERT|UPDATE|DELETE)\b", q, re.I))
+    # The renewal of every lease a dispatcher holds: one statement (Registry.renewLeases).
+    renewals = sum(c for c, q in marks["statements"] if re.match(r"\s*UPDATE kassas k SET lease_expires_at", q))
+    dispatchers = len([n for n in marks["rss"] if n.startswith("dispatcher-")])
+    result = {
+        "kassas": kassas, "offered_per_s": rate, "limit_per_s": capacity, "window_s": window,
+        "fiscalized": done, "fiscalized_per_s": per_second, "utilization": per_second / capacity,
+        "cpu_s": cpu, "cpu_ms_per_receipt": {r: 1000 * v / done for r, v in cpu.items()} if done else {},
+        "rss_mib": marks["rss"],
+        "rss_mib_per_1000_kassas": {
+            "dispatcher": 1000 * sum(v for n, v in marks["rss"].items() if n.startswith("dispatcher-")) / kassas,
+            "emulator": 1000 * sum(v for n, v in marks["rss"].items() if n.startswith("emulator")) / kassas,
+        },
+        "registry": {
+            "statements": sum(c for c, _ in marks["statements"]),
+            "statements_per_receipt": sum(c for c, _ in marks["statements"]) / done if done else None,
+            "writes_per_receipt": writes / done if done else None,
+            "lease_renewals": renewals,
+            "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / 3.0),
+            "top": sorted(marks["statements"], reverse=True)[:12],
+        },
+        "load": {k: summary.get(k) for k in ("accepted", "achievedRate", "maxScheduleLagMilliseconds", "backpressure503")},
+    }
+    say(f"dispatch K={kassas}: {per_second:.1f}/s fiscalized of {capacity:.1f}/s possible: utilization {result['utilization']:.3f} "
+        f"(target 0.97: ratio {result['utilization'] / 0.97:.3f})")
+    down()
+    return result
+
+
+def latency(kassas, seconds, warmup):
+    """80% of capacity: accepted -> done from the registry, and what we add to the kassa's 0.9 s."""
+    capacity = kassas / SERVICE_S
+    rate = 0.8 * capacity
+    cluster_up(kassas)
+    say(f"latency K={kassas}: offering {rate:.0f}/s (80% of {capacity:.0f}/s) for {seconds} s")
+    started = time.time()
+    load(rate, seconds, poll_ms=250, drain_s=30)
+    t0 = started + warmup
+    row = sql("SELECT count(*), "
+              "percentile_cont(ARRAY[0.5, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM r.created_at - j.accepted_at)), "
+              "max(extract(epoch FROM r.created_at - j.accepted_at)) "
+              f"FROM results r JOIN jobs j ON j.uuid = r.job_uuid WHERE j.accepted_at >= to_timestamp({t0})")[0]
+    count = int(row[0])
+    p50, p95, p99 = (float(x) for x in row[1].strip("{}").split(","))
+    worst = float(row[2])
+    result = {"kassas": kassas, "offered_per_s": rate, "receipts": count,
+              "end_to_end_s": {"p50": p50, "p95": p95, "p99": p99, "max": worst},
+              "added_ms": {"p50": 1000 * (p50 - SERVICE_S), "p99": 1000 * (p99 - SERVICE_S)}}
+    say(f"latency: p50 {p50:.3f} s (target 1.0: ratio {p50 / 1.0:.2f}), p99 {p99:.3f} s (target 1.5: ratio {p99 / 1.5:.2f}), "
+        f"added p99 {result['added_ms']['p99']:.0f} ms (target 50: ratio {result['added_ms']['p99'] / 50:.2f})")
+    down()
+    return result
+
+
+def wrk(url, seconds, connections, script, env):
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+                         capture_output=True, text=True, env=env).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    total = int(re.search(r"(\d+) requests in", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1, "s": 1000}
+    return {"requests_per_s": rps, "requests": total, "non_2xx": int(bad.group(1)) if bad else 0,
+            "ok_per_s": rps * (1 - (int(bad.group(1)) if bad else 0) / max(1, total)),
+            "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None}
+
+
+def ingress(seconds, connections):
+    """Receipts acknowledged by Kafka through one ingress, against its no-op endpoint."""
+    cluster_up(96, ingress_flags="--bench-endpoint")
+    # Only the HTTP side is measured: the dispatchers would fiscalize the flood for minutes.
+    for name, pid in pids().items():
+        if name.startswith("dispatcher-"):
+            os.kill(pid, 15)
+    with open(os.path.join(CLUSTER_DIR, "tenants.json")) as f:
+        tenant = json.load(f)[0]
+    token = json.loads(subprocess.run(
+        ["curl", "-s", "-X", "POST", f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/getToken", "-H", "Content-Type: application/json",
+         "-d", json.dumps({"login": tenant["login"], "pass": tenant["password"]})], capture_output=True, text=True, check=True).stdout)["token"]
+    env = dict(os.environ, BENCH_TOKEN=token, BENCH_INN=tenant["inn"], BENCH_ADDRESS=tenant["payment_address"])
+    script = os.path.join(ROOT, "bench", "receipt.lua")
+    say(f"ingress: no-op endpoint, {connections} keep-alive connections for {seconds} s")
+    noop = wrk(f"http://127.0.0.1:{INGRESS_PORT}/bench/noop", seconds, connections, script, env)
+    cpu0 = cpu_by_role()
+    say(f"ingress: receipts to Kafka, {connections} keep-alive connections for {seconds} s")
+    sell = wrk(f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/{tenant['group_code']}/sell", seconds, connections, script, env)
+    cpu1 = cpu_by_role()
+    ratio = sell["ok_per_s"] / noop["ok_per_s"] if noop["ok_per_s"] else 0
+    result = {"connections": connections, "seconds": seconds, "noop": noop, "receipts": sell, "ratio": ratio,
+              "cpu_ms_per_receipt": {r: 1000 * (cpu1.get(r, 0) - cpu0.get(r, 0)) / max(1, sell["requests"]) for r in cpu1}}
+    say(f"ingress: {sell['ok_per_s']:.0f} receipts/s acknowledged vs {noop['ok_per_s']:.0f}/s no-op: ratio {ratio:.2f} "
+        f"(targets: ratio 0.5, 5000/s: {sell['ok_per_s'] / 5000:.2f} of it)")
+    down()
+    return result
+
+
+def machine():
+    def first_line(cmd):
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True).stdout.strip().splitlines()[0]
+        except (OSError, IndexError):
+            return "unknown"
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    with open("/proc/cpuinfo") as f:
+        model = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "unknown")
+    return {"cores": os.cpu_count(), "cpu": model, "memory_gib": round(mem_kib / 1024 / 1024, 1),
+            "kernel": first_line(["uname", "-r"]), "swift": first_line(["swift", "--version"]),
+            "postgresql": first_line(["psql", "--version"]), "tansu": first_line([os.path.join(ROOT, ".local/bin/tansu"), "--version"]),
+            "wrk": first_line(["wrk", "--version"]), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+
+
+def main():
+    global KASSA_BIN
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", default=["ingress", "latency", "dispatch"],
+                        help="ingress, latency, dispatch (dispatch also gives the registry and cost figures)")
+    parser.add_argument("--quick", action="store_true", help="short runs, K up to 576: a smoke check")
+    parser.add_argument("--kassas", default=None, help="comma-separated K for dispatch (default 96,576,1152,2304)")
+    parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/kassa"))
+    args = parser.parse_args()
+    KASSA_BIN = args.bin
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "machine.json"), "w") as f:
+        json.dump(machine(), f, indent=2)
+    try:
+        for scenario in args.scenarios:
+            if scenario == "ingress":
+                result = ingress(seconds=8 if args.quick else 20, connections=64)
+            elif scenario == "latency":
+                result = latency(96, seconds=30 if args.quick else 90, warmup=10)
+            elif scenario == "dispatch":
+                ks = [int(k) for k in (args.kassas or ("96,576" if args.quick else "96,576,1152,2304")).split(",")]
+                result = {"runs": [dispatch(k, seconds=40 if args.quick else 75, warmup=15 if args.quick else 25) for k in ks]}
+            else:
+                sys.exit(f"unknown scenario '{scenario}': expected ingress, latency or dispatch")
+            result["quick"] = args.quick
+            with open(os.path.join(RESULTS, f"{scenario}.json"), "w") as f:
+                json.dump(result, f, indent=2)
+    finally:
+        down()
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "report.py")], check=True)
+    say(f"done: {os.path.join(RESULTS, 'RESULTS.md')}")
+
+
+KASSA_BIN = ""
+if __name__ == "__main__":
+    main()

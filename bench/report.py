@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""Writes bench/results/RESULTS.md and its plots from the scenario JSON files bench/bench.py wrote.
+
+Each figure is shown with its target from issue #5 and the ratio to it, so a reader sees at
+once what holds and what does not.
+"""
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def read(name):
+    path = os.path.join(RESULTS, f"{name}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def verdict(ok):
+    return "meets" if ok else "**misses**"
+
+
+def plot_against_k(runs, series, title, ylabel, filename, limit=None, limit_label=None):
+    ks = [r["kassas"] for r in runs]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, values in series.items():
+        ax.plot(ks, values, marker="o", label=label)
+    if limit is not None:
+        ax.axhline(limit, color="grey", linestyle="--", linewidth=1, label=limit_label)
+    ax.set_xscale("log")
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.set_xlabel("kassas (K)")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(os.path.join(RESULTS, filename), dpi=110)
+    plt.close(fig)
+
+
+def main():
+    machine = read("machine") or {}
+    lines = ["# Benchmark results", "",
+             f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
+             f"kernel {machine.get('kernel')}; {machine.get('swift')}; {machine.get('postgresql')}; "
+             f"{machine.get('tansu')}; {machine.get('wrk')}. Every component runs on this machine. {machine.get('date')}.",
+             "", "Produced by `bench/run`; raw figures in the JSON files beside this one.", ""]
+
+    dispatch = read("dispatch")
+    if dispatch:
+        runs = dispatch["runs"]
+        lines += ["## Dispatch efficiency (offered 110% of K / 0.9 s)", "",
+                  "| K | limit /s | offered /s | fiscalized /s | utilization | target ≥ 0.97 | ratio to target |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in runs:
+            u = r["utilization"]
+            lines.append(f"| {r['kassas']} | {r['limit_per_s']:.1f} | {r['offered_per_s']:.1f} | {r['fiscalized_per_s']:.1f} | "
+                         f"{u:.3f} | {verdict(u >= 0.97)} | {u / 0.97:.3f} |")
+        lines += ["", "![utilization](utilization.png)", ""]
+        plot_against_k(runs, {"utilization": [r["utilization"] for r in runs]}, "Kassa utilization at 110% offered load",
+                       "fiscalized/s ÷ (K / 0.9)", "utilization.png", limit=0.97, limit_label="target 0.97")
+
+        lines += ["## Registry", "",
+                  "| K | results committed /s | statements per receipt | writes per receipt | lease renewal statements per heartbeat (per dispatcher) |",
+                  "|---|---|---|---|---|"]
+        for r in runs:
+            g = r["registry"]
+            lines.append(f"| {r['kassas']} | {r['fiscalized_per_s']:.1f} | {g['statements_per_receipt']:.2f} | {g['writes_per_receipt']:.2f} | {g['lease_renewals_per_heartbeat']:.2f} |")
+        lines += ["", "The most called statements at the largest K:", "", "| calls | statement |", "|---|---|"]
+        for calls, query in runs[-1]["registry"]["top"]:
+            lines.append(f"| {calls} | `{query[:110].replace('|', '/')}` |")
+        lines.append("")
+
+        roles = sorted({role for r in runs for role in r["cpu_ms_per_receipt"]})
+        lines += ["## Cost growth", "", "CPU time per fiscalized receipt, ms, by process (PostgreSQL: all its backends):", "",
+                  "| K | " + " | ".join(roles) + " |", "|---|" + "---|" * len(roles)]
+        for r in runs:
+            lines.append(f"| {r['kassas']} | " + " | ".join(f"{r['cpu_ms_per_receipt'].get(role, 0):.2f}" for role in roles) + " |")
+        first, last = runs[0], runs[-1]
+        lines += ["", "Resident memory per 1,000 kassas, MiB:", "", "| K | dispatchers | emulator |", "|---|---|---|"]
+        for r in runs:
+            m = r["rss_mib_per_1000_kassas"]
+            lines.append(f"| {r['kassas']} | {m['dispatcher']:.0f} | {m['emulator']:.0f} |")
+        if len(runs) > 1:
+            lines += ["", f"Growth from K={first['kassas']} to K={last['kassas']} (target: within 20%):", ""]
+            for role in roles:
+                a, b = first["cpu_ms_per_receipt"].get(role, 0), last["cpu_ms_per_receipt"].get(role, 0)
+                if a > 0:
+                    lines.append(f"- CPU per receipt, {role}: ×{b / a:.2f} ({verdict(b / a <= 1.2)})")
+            for role in ("dispatcher", "emulator"):
+                a, b = first["rss_mib_per_1000_kassas"][role], last["rss_mib_per_1000_kassas"][role]
+                if a > 0:
+                    lines.append(f"- memory per kassa, {role}: ×{b / a:.2f} ({verdict(b / a <= 1.2)})")
+        lines += ["", "![cpu per receipt](cpu-per-receipt.png) ![memory per kassa](memory-per-kassa.png)", ""]
+        plot_against_k(runs, {role: [r["cpu_ms_per_receipt"].get(role, 0) for r in runs] for role in roles},
+                       "CPU time per fiscalized receipt", "ms", "cpu-per-receipt.png")
+        plot_against_k(runs, {role: [r["rss_mib_per_1000_kassas"][role] for r in runs] for role in ("dispatcher", "emulator")},
+                       "Resident memory per 1,000 kassas", "MiB", "memory-per-kassa.png")
+
+    latency = read("latency")
+    if latency:
+        e, a = latency["end_to_end_s"], latency["added_ms"]
+        lines += [f"## Latency at 80% of capacity (K={latency['kassas']}, {latency['offered_per_s']:.1f}/s, {latency['receipts']} receipts)", "",
+                  "Accepted by the ingress → result committed in the registry, from the registry's own timestamps.", "",
+                  "| figure | seen | target | ratio to target |", "|---|---|---|---|",
+                  f"| end-to-end p50 | {e['p50']:.3f} s | ≤ 1.0 s | {e['p50'] / 1.0:.2f} ({verdict(e['p50'] <= 1.0)}) |",
+                  f"| end-to-end p95 | {e['p95']:.3f} s | | |",
+                  f"| end-to-end p99 | {e['p99']:.3f} s | ≤ 1.5 s | {e['p99'] / 1.5:.2f} ({verdict(e['p99'] <= 1.5)}) |",
+                  f"| end-to-end max | {e['max']:.3f} s | | |",
+                  f"| added p50 (minus 0.9 s service) | {a['p50']:.0f} ms | | |",
+                  f"| added p99 | {a['p99']:.0f} ms | ≤ 50 ms | {a['p99'] / 50:.2f} ({verdict(a['p99'] <= 50)}) |", ""]
+
+    ingress = read("ingress")
+    if ingress:
+        n, s = ingress["noop"], ingress["receipts"]
+        lines += [f"## Ingress ({ingress['connections']} keep-alive connections, {ingress['seconds']} s, wrk)", "",
+                  "| endpoint | answered 2xx /s | non-2xx | p99 |", "|---|---|---|---|",
+                  f"| POST /bench/noop (same server, no registry, no Kafka) | {n['ok_per_s']:.0f} | {n['non_2xx']} | {n['p99_ms']} ms |",
+                  f"| POST /possystem/v4/GROUP/sell (acknowledged by Kafka) | {s['ok_per_s']:.0f} | {s['non_2xx']} | {s['p99_ms']} ms |",
+                  "",
+                  f"- ratio to the no-op endpoint: {ingress['ratio']:.2f} (target ≥ 0.5: {verdict(ingress['ratio'] >= 0.5)})",
+                  f"- acknowledged receipts per second: {s['ok_per_s']:.0f} (target ≥ 5,000: ratio {s['ok_per_s'] / 5000:.2f}, {verdict(s['ok_per_s'] >= 5000)})",
+                  ""]
+
+    with open(os.path.join(RESULTS, "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
