@@ -199,38 +199,13 @@ extension Registry {
         case known(status: JobStatus, lastResentAt: Date?)
     }
 
-    /// `registerJob` and, for a known job, its status, in one statement: what a dispatcher asks
-    /// of every message it takes from the topic (a replay of the whole topic asks it of every job
-    /// ever posted, so one round trip instead of two matters).
+    /// `registerJob` and, for a known job, its status, in one statement (`admitJobs` of one job).
     public func admitJob(uuid: UUID, tenantID: Int64, groupCode: String, externalID: String, operation: String,
                          acceptedAt: Date, callbackURL: String?, body: String?) async throws -> Admission {
-        let params: [String?] = [uuid.uuidString, String(tenantID), groupCode, externalID, operation,
-                                 PostgresText.timestamp(acceptedAt), callbackURL, body]
-        let rows = try await withConnection { connection in
-            try mapConstraintErrors {
-                // The outer SELECT reads the snapshot from before the insert: it sees the row only
-                // when the job was known.
-                try connection.query("""
-                    WITH inserted AS (
-                        INSERT INTO jobs (uuid, tenant_id, group_code, external_id, operation, status,
-                                          accepted_at, callback_url, body)
-                        VALUES ($1::uuid, $2::bigint, $3, $4, $5, 'wait', $6::timestamptz, $7, $8)
-                        ON CONFLICT DO NOTHING
-                        RETURNING uuid
-                    )
-                    SELECT (SELECT count(*) FROM inserted) AS inserted, j.status, j.last_resent_at
-                    FROM (SELECT 1) AS one LEFT JOIN jobs j ON j.uuid = $1::uuid
-                    """, params)
-            }
-        }
-        guard let row = rows.first else { throw RegistryError.decoding("admitJob returned no row") }
-        if try row.int64("inserted") == 1 { return .registered }
-        guard let status = try row.optionalString("status").flatMap(JobStatus.init(rawValue:)) else {
-            // Known by (group code, external id) under another uuid, or inserted concurrently.
-            guard let (record, _) = try await job(uuid: uuid) else { return .known(status: .wait, lastResentAt: nil) }
-            return .known(status: record.status, lastResentAt: record.lastResentAt)
-        }
-        return .known(status: status, lastResentAt: try row.optionalDate("last_resent_at"))
+        let answers = try await admitJobs([JobAdmission(uuid: uuid, tenantID: tenantID, groupCode: groupCode, externalID: externalID,
+                                                        operation: operation, acceptedAt: acceptedAt, callbackURL: callbackURL, body: body)])
+        guard let answer = answers.first else { throw RegistryError.decoding("admitJob returned no answer") }
+        return answer
     }
 
     /// One job as a dispatcher takes it from the topic, for `admitJobs`.
