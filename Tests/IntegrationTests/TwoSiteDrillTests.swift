@@ -53,7 +53,8 @@ extension ChaosDrillTests {
         #expect(outcome.int("ground_truth", "lost") == 0)
         #expect(outcome.int("ground_truth", "duplicated") == 0)
         #expect(outcome.int("ground_truth", "in_flight") == 0)
-        #expect(count("leaving the consumer group") - leftBefore == 2, "both of site A's dispatchers leave the group")
-        #expect(count("rejoining the consumer group") - rejoinedBefore == 2, "and both rejoin once the WAN heals")
+        let (left, rejoined) = (count("leaving the consumer group") - leftBefore, count("rejoining the consumer group") - rejoinedBefore)
+        #expect(left >= 2, "both of site A's dispatchers leave the group")
+        #expect(rejoined == left, "and each rejoins once the WAN heals")
     }
 }
