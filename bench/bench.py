@@ -250,7 +250,7 @@ def dispatch(kassas, seconds, warmup):
             "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / 3.0),
             "top": sorted(marks["statements"], reverse=True)[:12],
         },
-        "load": {k: summary.get(k) for k in ("accepted", "achievedRate", "maxScheduleLagMilliseconds", "backpressure503")},
+        "load": {k: summary.get(k) for k in ("sent", "accepted", "achievedRate", "maxScheduleLagMilliseconds", "backpressure503", "rejected", "rejectedByReason")},
     }
     say(f"dispatch K={kassas}: {per_second:.1f}/s fiscalized of {capacity:.1f}/s possible: utilization {result['utilization']:.3f} "
         f"(target 0.97: ratio {result['utilization'] / 0.97:.3f})")
