@@ -169,8 +169,9 @@ public actor DispatcherNode {
             }
             // Left the group, or the partition was revoked (and maybe assigned again) meanwhile:
             // the partition's owner now gets these jobs from the topic.
-            guard membership == self.membership else { continue }
-            for (pending, admission) in zip(batch, admissions) where assignments[pending.partition] == pending.assignment {
+            // Checked per job: handing one to its desk may suspend, and a rebalance may come then.
+            for (pending, admission) in zip(batch, admissions)
+            where membership == self.membership && assignments[pending.partition] == pending.assignment {
                 var since = pending.job.acceptedAt
                 if case .known(let status, let lastResentAt)? = admission {
                     if status != .wait {
