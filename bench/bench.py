@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +29,7 @@ SERVICE_S = 0.9          # the emulator's service time at speed 1
 ASSEMBLY = 48            # modules per assembly
 RACK = 12                # assemblies per rack
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+HEARTBEAT_S = 10 / 3     # a dispatcher renews its leases every lease TTL / 3 (kassa dispatcher --lease-ttl 10)
 START = time.monotonic()
 
 
@@ -208,7 +210,6 @@ def dispatch(kassas, seconds, warmup):
     rate = 1.10 * capacity
     cluster_up(kassas)
     say(f"dispatch K={kassas}: offering {rate:.0f}/s (110% of {capacity:.0f}/s) for {seconds} s, measuring after {warmup} s")
-    import threading
     marks = {}
 
     def measure():
@@ -247,7 +248,7 @@ def dispatch(kassas, seconds, warmup):
             "statements_per_receipt": sum(c for c, _ in marks["statements"]) / done if done else None,
             "writes_per_receipt": writes / done if done else None,
             "lease_renewals": renewals,
-            "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / 3.0),
+            "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / HEARTBEAT_S),
             "top": sorted(marks["statements"], reverse=True)[:12],
         },
         "load": {k: summary.get(k) for k in ("sent", "accepted", "achievedRate", "maxScheduleLagMilliseconds", "backpressure503", "rejected", "rejectedByReason")},

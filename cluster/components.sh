@@ -45,35 +45,16 @@ site_ports() {
     "$KASSA_BIN" emulator --topology "$TOPOLOGY" --site "$1" --port-offset "$EMULATOR_PORT_OFFSET" --print-port-range
 }
 
-# registry_port SITE: the port of the site's registry node (pg-a, pg-b), from the multi-host
-# string cluster/registry-ha wrote ("... port=PGA,PGB ...").
-registry_port() {
-    local ports="${DB_CONN#*port=}"
-    ports="${ports%% *}"
-    case "$1" in A) echo "${ports%%,*}" ;; B) echo "${ports##*,}" ;; esac
-}
-
-# site_db_conn SITE: the registry as a process in SITE reaches it: its own site's node directly,
-# the other site's node through the WAN link, so a partition or WAN latency between the sites
-# reaches registry traffic too. One site: the registry's own string.
+# site_db_conn SITE [TARGET]: the registry as a process in SITE reaches it: its own site's node
+# directly, the other site's node through the WAN link, so a partition or WAN latency between the
+# sites reaches registry traffic too. TARGET as in registry_conn: read-write (default) finds the
+# primary; any reads from the own site's node whatever its role (an ingress's reads). One site:
+# the registry's own string.
 site_db_conn() {
     if [ "${SITES:-1}" != 2 ]; then echo "$DB_CONN"; return; fi
     case "$1" in
-        A) echo "${DB_CONN/host=127.0.0.1,127.0.0.1/host=127.0.0.1,$(wan_host B)}" ;;
-        B) echo "${DB_CONN/host=127.0.0.1,127.0.0.1/host=$(wan_host A),127.0.0.1}" ;;
-    esac
-}
-
-# site_read_conn SITE: where SITE's ingress reads: its own site's node first, whatever its role
-# (a synchronous replica), the other site's through the WAN link if its own is down.
-site_read_conn() {
-    if [ "${SITES:-1}" != 2 ]; then echo "$DB_CONN"; return; fi
-    local rest="${DB_CONN#*port=}"
-    rest="${rest#* }"
-    rest="${rest/target_session_attrs=read-write/target_session_attrs=any}"
-    case "$1" in
-        A) echo "host=127.0.0.1,$(wan_host B) port=$(registry_port A),$(registry_port B) $rest" ;;
-        B) echo "host=127.0.0.1,$(wan_host A) port=$(registry_port B),$(registry_port A) $rest" ;;
+        A) registry_conn "127.0.0.1,$(wan_host B)" "$REGISTRY_PORT_A,$REGISTRY_PORT_B" "${2:-read-write}" ;;
+        B) registry_conn "127.0.0.1,$(wan_host A)" "$REGISTRY_PORT_B,$REGISTRY_PORT_A" "${2:-read-write}" ;;
     esac
 }
 
@@ -89,12 +70,12 @@ links:
     latency_ms: 0
     routes:
       - {listen: "$(wan_host B):$b", target: "127.0.0.1:$b"}
-      - {listen: "$(wan_host B):$(registry_port B)", target: "127.0.0.1:$(registry_port B)"}
+      - {listen: "$(wan_host B):$REGISTRY_PORT_B", target: "127.0.0.1:$REGISTRY_PORT_B"}
   - name: "B->A"
     latency_ms: 0
     routes:
       - {listen: "$(wan_host A):$a", target: "127.0.0.1:$a"}
-      - {listen: "$(wan_host A):$(registry_port A)", target: "127.0.0.1:$(registry_port A)"}
+      - {listen: "$(wan_host A):$REGISTRY_PORT_A", target: "127.0.0.1:$REGISTRY_PORT_A"}
 YAML
     start wan-link "$KASSA_BIN" wan-link --config "$CLUSTER_DIR/wan.yaml" --control-port "$WAN_CONTROL_PORT"
     wait_http "http://127.0.0.1:$WAN_CONTROL_PORT/livez" 30
@@ -106,7 +87,7 @@ start_ingress() {
     if [ -n "$site" ]; then name="ingress-${site,,}"; [ "$site" = B ] && port=$((INGRESS_PORT + 1)); fi
     [ -f "$CLUSTER_DIR/token.secret" ] || head -c 32 /dev/urandom >"$CLUSTER_DIR/token.secret"
     chmod 600 "$CLUSTER_DIR/token.secret"
-    start "$name" "$KASSA_BIN" ingress --db "$(site_db_conn "${site:-A}")" --db-reads "$(site_read_conn "${site:-A}")" --kafka "127.0.0.1:$KAFKA_PORT" \
+    start "$name" "$KASSA_BIN" ingress --db "$(site_db_conn "${site:-A}")" --db-reads "$(site_db_conn "${site:-A}" any)" --kafka "127.0.0.1:$KAFKA_PORT" \
         --port "$port" --token-secret-file "$CLUSTER_DIR/token.secret" ${KASSA_INGRESS_FLAGS:-}
     wait_http "http://127.0.0.1:$port/readyz" 60
 }

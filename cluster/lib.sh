@@ -22,6 +22,17 @@ PIDS="$CLUSTER_DIR/pids"
 LOGS="$CLUSTER_DIR/logs"
 KASSA_BIN="${KASSA_BIN:-$KASSA_ROOT/.build/debug/kassa}"
 DB_CONN="host=127.0.0.1 port=$PG_PORT dbname=kassa user=postgres connect_timeout=5"
+# The two-site registry's nodes (cluster/registry-ha): pg-a in site A, on the single node's port,
+# and pg-b in site B.
+REGISTRY_PORT_A=$PG_PORT
+REGISTRY_PORT_B=$((55532 + OFFSET))
+
+# registry_conn HOSTS PORTS [TARGET] [DBNAME]: a libpq multi-host string for the registry's
+# nodes; TARGET is target_session_attrs (read-write: the primary, wherever it is; any: the first
+# node that answers).
+registry_conn() {
+    echo "host=$1 port=$2 dbname=${4:-kassa} user=postgres target_session_attrs=${3:-read-write} connect_timeout=2"
+}
 
 log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 

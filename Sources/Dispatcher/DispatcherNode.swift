@@ -23,17 +23,15 @@ public actor DispatcherNode {
     private var lastRegistryContact: ContinuousClock.Instant = .now
     /// Set while this dispatcher leaves the consumer group because the registry is out of reach.
     private var leftGroup = false
-    /// Counts memberships: a job whose registration was still awaiting the registry when this
-    /// dispatcher left the group belongs to the old membership and must not open a desk.
-    private var membership = 0
     /// Jobs taken from the topic and waiting for admission, in topic order.
     private var pendingAdmissions: [PendingAdmission] = []
     /// The consume loop, waiting for room in `pendingAdmissions`.
     private var admissionSpace: [CheckedContinuation<Void, Never>] = []
     /// Wakes the admission task of the current membership.
     private var admissionDoorbell: AsyncStream<Void>.Continuation?
-    /// Per assigned partition, which assignment it is (a revoked and re-assigned partition
-    /// gets a new one), so a batch admitted across a rebalance drops what is no longer ours.
+    /// Per assigned partition, which assignment it is (a revoked and re-assigned partition, or
+    /// one assigned after this dispatcher left the group and rejoined, gets a new one), so a
+    /// batch admitted across a rebalance or a leave drops what is no longer ours.
     private var assignments: [Int32: Int] = [:]
     private var assignmentCount = 0
 
@@ -117,9 +115,11 @@ public actor DispatcherNode {
         }
     }
 
-    private func assign(_ partition: Int32) {
+    @discardableResult
+    private func assign(_ partition: Int32) -> Int {
         assignmentCount += 1
         assignments[partition] = assignmentCount
+        return assignmentCount
     }
 
     /// Takes a message off the topic: decoded, it waits for admission (`admitPending`), so the
@@ -135,8 +135,8 @@ public actor DispatcherNode {
             watermark.durable(partition: message.partition, offset: message.offset)
             return
         }
-        if assignments[message.partition] == nil { assign(message.partition) }
-        let assignment = assignments[message.partition] ?? 0
+        // Messages follow their partition's `assigned` event; a partition without one counts as assigned now.
+        let assignment = assignments[message.partition] ?? assign(message.partition)
         while pendingAdmissions.count >= Self.pendingAdmissionLimit {
             await withCheckedContinuation { admissionSpace.append($0) }
         }
@@ -160,18 +160,16 @@ public actor DispatcherNode {
             let batch = Array(pendingAdmissions.prefix(Self.admissionBatchLimit))
             pendingAdmissions.removeFirst(batch.count)
             resumeAdmissionSpace()
-            let membership = self.membership
             var admissions: [Registry.Admission?] = Array(repeating: nil, count: batch.count)
             do {
-                admissions = try await registry.admitJobs(batch.map(\.admission)).map { $0 }
+                admissions = try await registry.admitJobs(batch.map(\.admission)).map(Optional.some)
             } catch {
                 logger.warning("registering jobs failed", metadata: ["jobs": "\(batch.count)", "error": "\(error)"])
             }
             // Left the group, or the partition was revoked (and maybe assigned again) meanwhile:
-            // the partition's owner now gets these jobs from the topic.
-            // Checked per job: handing one to its desk may suspend, and a rebalance may come then.
-            for (pending, admission) in zip(batch, admissions)
-            where membership == self.membership && assignments[pending.partition] == pending.assignment {
+            // the partition's owner now gets these jobs from the topic. Checked per job: handing
+            // one to its desk may suspend, and a rebalance may come then.
+            for (pending, admission) in zip(batch, admissions) where assignments[pending.partition] == pending.assignment {
                 var since = pending.job.acceptedAt
                 if case .known(let status, let lastResentAt)? = admission {
                     if status != .wait {
@@ -250,7 +248,7 @@ public actor DispatcherNode {
             for desk in desks.values { held += await desk.leases() }
             do {
                 if held.isEmpty {
-                    try await registry.ping()
+                    guard await registry.isReachable() else { throw RegistryError.connection("the registry does not answer") }
                 } else {
                     let kept = try await registry.renewLeases(owner: configuration.name, leases: held, ttl: configuration.leaseTTL)
                     let gone = Set(held.map(\.kassaID)).subtracting(kept)
@@ -280,7 +278,6 @@ public actor DispatcherNode {
     /// is committed, and closing the consumer leaves the group at once.
     private func leaveGroup(after silent: Duration) async {
         leftGroup = true
-        membership += 1
         dropPendingAdmissions()
         assignments.removeAll()
         logger.error("registry unreachable: leaving the consumer group so that other dispatchers take the partitions", metadata: [

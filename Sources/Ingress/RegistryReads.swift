@@ -11,24 +11,24 @@ import Registry
 /// repeat it does not know yet is published again and skipped by the dispatcher (the job is
 /// registered once).
 public struct RegistryReads: IngressRegistry {
-    let registry: Registry
+    let reads: Registry
     let primary: Registry
 
     /// - Parameters:
     ///   - registry: where reads go (a local replica, or the primary itself).
     ///   - primary: the writable registry (resend); `registry` when nil.
     public init(registry: Registry, primary: Registry? = nil) {
-        self.registry = registry
+        self.reads = registry
         self.primary = primary ?? registry
     }
 
     public func authenticate(login: String, password: String) async throws -> TenantAccount? {
-        guard let tenant = try await registry.tenant(login: login), registry.verifyPassword(tenant, password: password) else { return nil }
+        guard let tenant = try await reads.tenant(login: login), reads.verifyPassword(tenant, password: password) else { return nil }
         return TenantAccount(id: tenant.id, groupCode: tenant.groupCode, blocked: tenant.blocked)
     }
 
     public func report(uuid: UUID) async throws -> JobReport? {
-        guard let (job, result) = try await registry.job(uuid: uuid) else { return nil }
+        guard let (job, result) = try await reads.job(uuid: uuid) else { return nil }
         var report = JobReport(uuid: job.uuid, groupCode: job.groupCode, externalID: job.externalID,
                                status: JobReport.Status(rawValue: job.status.rawValue) ?? .wait, callbackURL: job.callbackURL)
         if let result {
@@ -37,7 +37,7 @@ public struct RegistryReads: IngressRegistry {
                 total: result.totalKopecks, fnNumber: result.fnSerial, ecrRegistrationNumber: result.registrationNumber,
                 fiscalDocumentNumber: result.fiscalDocumentNumber, fiscalDocumentAttribute: result.fiscalDocumentAttribute)
             report.deviceCode = result.kassaID.map { "kassa-\($0)" }
-            report.annulled = try await registry.annulments(jobUUID: job.uuid).map {
+            report.annulled = try await reads.annulments(jobUUID: job.uuid).map {
                 .init(fnNumber: $0.fnSerial, fiscalDocumentNumber: $0.fiscalDocumentNumber, refunded: $0.annulledAt != nil)
             }
         }
@@ -49,7 +49,7 @@ public struct RegistryReads: IngressRegistry {
     }
 
     public func isReachable() async -> Bool {
-        await registry.isReachable()
+        await reads.isReachable()
     }
 
     public var resendStore: (any ResendStore)? { primary }

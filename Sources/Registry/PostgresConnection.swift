@@ -126,8 +126,8 @@ public final class PostgresConnection {
         var kept: OpaquePointer?
         while true {
             while PQisBusy(handle) == 1 {
-                let left = deadline - ContinuousClock.now
-                let milliseconds = Int32(clamping: max(0, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
+                // Past the deadline the duration is negative and has no microseconds: no wait.
+                let milliseconds = Int32(clamping: (PostgresText.microseconds(deadline - ContinuousClock.now) ?? 0) / 1000)
                 var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
                 let ready = milliseconds > 0 ? poll(&descriptor, 1, milliseconds) : 0
                 if ready == 0 {

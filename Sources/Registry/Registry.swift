@@ -65,11 +65,6 @@ public final class Registry: Sendable {
         }
     }
 
-    /// Asks the primary for `SELECT 1` through the pool: throws when it cannot be reached.
-    public func ping() async throws {
-        _ = try await withConnection { try $0.query("SELECT 1") }
-    }
-
     /// Calls waiting for a free connection right now (a saturation signal for metrics).
     public var queuedCalls: Int { pool.queuedCount }
 

@@ -17,7 +17,11 @@ struct RegistryCommand: AsyncParsableCommand {
 
         func run() async throws {
             let logger = common.logger("kassa.registry")
-            let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: 1), logger: logger)
+            var configuration = RegistryConfiguration(connectionString: common.db, poolSize: 1)
+            // A migration may rebuild a large table or wait for another migrator's lock: the answer
+            // timeout that bounds a partition's silence for ordinary statements would cut it short.
+            configuration.answerTimeout = .seconds(3600)
+            let registry = try Registry(configuration: configuration, logger: logger)
             defer { registry.close() }
             let applied = try await registry.migrate()
             print(applied.isEmpty ? "registry schema is up to date" : "applied migrations \(applied.map(String.init).joined(separator: ", "))")
