@@ -335,7 +335,7 @@ public actor DispatcherNode {
             }
         }
         if !release.isEmpty {
-            try? await registry.releaseLeases(owner: configuration.name, kassaIDs: release)
+            _ = try? await registry.releaseLeases(owner: configuration.name, kassaIDs: release)
         }
     }
 
@@ -354,7 +354,7 @@ struct DispatcherService: Service {
     let node: DispatcherNode
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
+        await cancelWhenGracefulShutdown {
             await node.consume()
         }
         await node.shutdown()

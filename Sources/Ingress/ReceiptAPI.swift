@@ -15,6 +15,8 @@ struct ReceiptAPI: Sendable {
     /// Nil when the registry offers no resend (the endpoint answers code 50).
     let resend: ResendDesk?
     let logger: Logger
+    /// Tokens already verified, so a repeat costs a dictionary lookup.
+    let verifiedTokens = VerifiedTokens()
     /// Largest accepted request body (a 100-item receipt is well under this).
     let maxBodyBytes = 512 * 1024
 
@@ -72,7 +74,7 @@ struct ReceiptAPI: Sendable {
     func authorize(_ request: Request, group: String) -> Result<TokenSigner.Claims, ATOLError> {
         let token = request.headers[HTTPField.Name("Token")!] ?? request.uri.queryParameters["token"].map(String.init)
         guard let token, !token.isEmpty else { return .failure(ATOLError(.missingToken, "missing token: send it in the Token header or the token query parameter")) }
-        switch signer.verify(token) {
+        switch verifiedTokens.verify(token, with: signer) {
         case .failure(.invalid): return .failure(ATOLError(.missingToken, "the token is not valid; get a new one with getToken"))
         case .failure(.expired): return .failure(ATOLError(.expiredToken, "the token expired; get a new one with getToken"))
         case .success(let claims):

@@ -28,7 +28,7 @@ public struct RegistryReads: IngressRegistry {
     }
 
     public func report(uuid: UUID) async throws -> JobReport? {
-        guard let (job, result) = try await reads.job(uuid: uuid) else { return nil }
+        guard let (job, result, hasAnnulments) = try await reads.jobForReport(uuid: uuid) else { return nil }
         var report = JobReport(uuid: job.uuid, groupCode: job.groupCode, externalID: job.externalID,
                                status: JobReport.Status(rawValue: job.status.rawValue) ?? .wait, callbackURL: job.callbackURL)
         if let result {
@@ -37,9 +37,9 @@ public struct RegistryReads: IngressRegistry {
                 total: result.totalKopecks, fnNumber: result.fnSerial, ecrRegistrationNumber: result.registrationNumber,
                 fiscalDocumentNumber: result.fiscalDocumentNumber, fiscalDocumentAttribute: result.fiscalDocumentAttribute)
             report.deviceCode = result.kassaID.map { "kassa-\($0)" }
-            report.annulled = try await reads.annulments(jobUUID: job.uuid).map {
+            report.annulled = hasAnnulments ? try await reads.annulments(jobUUID: job.uuid).map {
                 .init(fnNumber: $0.fnSerial, fiscalDocumentNumber: $0.fiscalDocumentNumber, refunded: $0.annulledAt != nil)
-            }
+            } : []
         }
         if report.status == .wait { report.lateSince = job.lateAt }
         if report.status == .fail, let code = job.errorCode {

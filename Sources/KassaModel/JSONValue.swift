@@ -28,20 +28,21 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     init(_ any: Any) {
+        // Containers and strings are tried first: casting a Swift container to NSNumber (or
+        // NSNull) first bridges it, and everything in it, to Objective-C, which made this
+        // conversion ten times the cost of the parse itself.
         switch any {
-        case is NSNull:
-            self = .null
-        case let n as NSNumber:
-            // JSONSerialization gives NSNumber for both booleans and numbers; tell them apart by type.
-            if isJSONBoolean(n) { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
+        case let o as [String: Any]:
+            self = .object(o.mapValues(JSONValue.init))
         case let s as String:
             self = .string(s)
         case let a as [Any]:
             self = .array(a.map(JSONValue.init))
-        case let o as [String: Any]:
-            self = .object(o.mapValues(JSONValue.init))
+        case let n as NSNumber:
+            // JSONSerialization gives NSNumber for both booleans and numbers; tell them apart by type.
+            if isJSONBoolean(n) { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
         default:
-            self = .null
+            self = .null  // NSNull
         }
     }
 

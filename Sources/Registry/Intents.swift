@@ -54,42 +54,24 @@ extension Registry {
     @discardableResult
     public func writeIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64,
                             allowElsewhere: Bool = false) async throws -> IntentOutcome {
-        let (outcome, rows): (IntentOutcome?, PostgresRows?) = try await transaction { connection in
-            // The row lock orders concurrent intent writers for one job; each later statement
-            // takes a fresh snapshot, so it sees an intent a previous holder of the lock wrote.
-            guard let job = try connection.query("SELECT status FROM jobs WHERE uuid = $1::uuid FOR UPDATE", [jobUUID.uuidString]).first else {
-                throw RegistryError.notFound("job \(jobUUID)")
-            }
-            let status = JobStatus(rawValue: try job.string("status")) ?? .wait
-            if status != .wait { return (.jobFinished(status), nil) }
-            if !allowElsewhere, let other = try connection.query(
-                "SELECT kassa_id FROM intents WHERE job_uuid = $1::uuid AND kassa_id <> $2::bigint LIMIT 1",
-                [jobUUID.uuidString, String(kassaID)]).first {
-                return (.inDoubtElsewhere(kassaID: try other.int64("kassa_id")), nil)
-            }
-            let rows = try connection.query("""
-                WITH fence AS (
-                    SELECT id FROM kassas WHERE id = $1::bigint AND lease_epoch = $3::bigint FOR SHARE
-                ), inserted AS (
-                    INSERT INTO intents (kassa_id, job_uuid, lease_epoch, last_document_number)
-                    SELECT $1::bigint, $2::uuid, $3::bigint, $4::bigint FROM fence
-                    ON CONFLICT (kassa_id) DO NOTHING
-                    RETURNING kassa_id
-                )
-                SELECT (SELECT count(*) FROM fence) AS fence_held,
-                       (SELECT count(*) FROM inserted) AS inserted,
-                       (SELECT lease_epoch FROM kassas WHERE id = $1::bigint) AS seen_epoch,
-                       i.job_uuid AS held_job, i.lease_epoch AS held_epoch
-                FROM (SELECT 1) AS one LEFT JOIN intents i ON i.kassa_id = $1::bigint
-                """, [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber)])
-            return (nil, rows)
+        // One call to the registry's write_intent (migration 5): the steps below run there.
+        let rows = try await withConnection { connection in
+            try connection.query("SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
+                                 [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber),
+                                  allowElsewhere ? "true" : "false"])
         }
-        if let outcome { return outcome }
-        guard let row = rows?.first else { throw RegistryError.decoding("writeIntent returned no row") }
-        guard try row.int64("fence_held") == 1 else {
+        guard let row = rows.first else { throw RegistryError.decoding("write_intent returned no row") }
+        // 1. The job's row, locked: it orders concurrent intent writers for one job.
+        guard try row.bool("job_found") else { throw RegistryError.notFound("job \(jobUUID)") }
+        let status = JobStatus(rawValue: try row.string("job_status")) ?? .wait
+        if status != .wait { return .jobFinished(status) }
+        // 2. An intent for the job on another kassa (seen with a snapshot taken after the lock).
+        if let other = try row.optionalInt64("elsewhere") { return .inDoubtElsewhere(kassaID: other) }
+        // 3. The fence and the insert.
+        guard try row.bool("fence_held") else {
             throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
         }
-        if try row.int64("inserted") == 1 { return .written }
+        if try row.bool("inserted") { return .written }
         let heldJob = try row.optionalUUID("held_job")
         let heldEpoch = try row.optionalInt64("held_epoch")
         if heldJob == jobUUID, heldEpoch == epoch { return .written }  // a repeat of our own write

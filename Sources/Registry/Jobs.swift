@@ -287,17 +287,24 @@ extension Registry {
 
     /// A job with its fiscal result when it has one.
     public func job(uuid: UUID) async throws -> (JobRecord, FiscalResultRecord?)? {
-        try await jobWithResult(where: "j.uuid = $1::uuid", [uuid.uuidString])
+        try await jobWithResult(where: "j.uuid = $1::uuid", [uuid.uuidString]).map { ($0.job, $0.result) }
     }
 
     public func job(groupCode: String, externalID: String) async throws -> (JobRecord, FiscalResultRecord?)? {
-        try await jobWithResult(where: "j.group_code = $1 AND j.external_id = $2", [groupCode, externalID])
+        try await jobWithResult(where: "j.group_code = $1 AND j.external_id = $2", [groupCode, externalID]).map { ($0.job, $0.result) }
     }
 
-    private func jobWithResult(where condition: String, _ params: [String?]) async throws -> (JobRecord, FiscalResultRecord?)? {
+    /// A job as its report shows it: with its result, and whether a duplicate document of it
+    /// was annulled (only then are its `annulments(jobUUID:)` worth a second read). One statement.
+    public func jobForReport(uuid: UUID) async throws -> (job: JobRecord, result: FiscalResultRecord?, hasAnnulments: Bool)? {
+        try await jobWithResult(where: "j.uuid = $1::uuid", [uuid.uuidString])
+    }
+
+    private func jobWithResult(where condition: String, _ params: [String?]) async throws -> (job: JobRecord, result: FiscalResultRecord?, hasAnnulments: Bool)? {
         let rows = try await withConnection { connection in
             try connection.query("""
-                SELECT \(Self.jobColumns), \(FiscalResultRecord.columns(alias: "r", prefix: "r_"))
+                SELECT \(Self.jobColumns), \(FiscalResultRecord.columns(alias: "r", prefix: "r_")),
+                       EXISTS (SELECT 1 FROM annulments a WHERE a.job_uuid = j.uuid) AS has_annulments
                 FROM jobs j LEFT JOIN results r ON r.job_uuid = j.uuid
                 WHERE \(condition)
                 """, params)
@@ -305,7 +312,7 @@ extension Registry {
         guard let row = rows.first else { return nil }
         let job = try JobRecord(row: row)
         let result = try row.isNull("r_job_uuid") ? nil : FiscalResultRecord(row: row, prefix: "r_")
-        return (job, result)
+        return (job, result, try row.bool("has_annulments"))
     }
 
     /// The fiscal result recorded for a job, if any.

@@ -47,6 +47,15 @@ public final class PostgresConnection {
     /// Set when the server turned out to be no primary any more (a failover demoted it): the
     /// next unit of work reconnects, and the multi-host connection string finds the new primary.
     private var serverDemoted = false
+    /// Statements prepared in this server session, by their text: the server parses and plans
+    /// a statement once per session instead of on every call (planning the commit's CTEs cost
+    /// more than running them). Emptied whenever the session is new.
+    private var prepared: [String: String] = [:]
+    /// Beyond this many distinct texts a session prepares nothing more (the registry's own
+    /// statements are a few dozen; this only guards against a caller building texts on the fly).
+    static let preparedLimit = 256
+    /// Names prepared statements uniquely within the session (a re-prepared text gets a new one).
+    private var preparedSerial = 0
 
     init(parameters: ConnectionParameters, logger: Logger) {
         self.parameters = parameters
@@ -57,6 +66,7 @@ public final class PostgresConnection {
 
     /// Closes the socket. Safe to call twice.
     func close() {
+        prepared.removeAll()
         if let handle {
             PQfinish(handle)
             self.handle = nil
@@ -86,9 +96,14 @@ public final class PostgresConnection {
         guard params.count <= 65_535 else {
             throw RegistryError.invalidArgument("\(params.count) parameters; PostgreSQL allows at most 65535")
         }
+        let name = try preparedName(for: sql, handle)
         let sent: Int32 = Self.withCStrings(params) { values in
             values.withUnsafeBufferPointer { buffer in
-                PQsendQueryParams(handle, sql, Int32(params.count), nil, buffer.baseAddress, nil, nil, 0)
+                if let name {
+                    PQsendQueryPrepared(handle, name, Int32(params.count), buffer.baseAddress, nil, nil, 0)
+                } else {
+                    PQsendQueryParams(handle, sql, Int32(params.count), nil, buffer.baseAddress, nil, nil, 0)
+                }
             }
         }
         guard sent == 1 else { throw failure(result: nil, sql: sql) }
@@ -100,11 +115,35 @@ public final class PostgresConnection {
             return Self.rows(of: result)
         case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
             // The protocol now expects COPY data we will never send: start afresh next time.
+            prepared.removeAll()
             PQreset(handle)
             throw RegistryError.statement(sqlState: nil, message: "COPY is not supported through this API", statement: Self.abbreviate(sql))
         default:
-            throw failure(result: result, sql: sql)
+            let error = failure(result: result, sql: sql)
+            // A table the prepared statement reads changed shape (a migration ran meanwhile):
+            // prepare it afresh, and run it again if no transaction was open to be spoiled.
+            if name != nil, case .statement(sqlState: "0A000", _, _) = error {
+                prepared[sql] = nil
+                if PQtransactionStatus(handle) == PQTRANS_IDLE { return try query(sql, params) }
+            }
+            throw error
         }
+    }
+
+    /// The name under which `sql` is prepared in this session, preparing it the first time;
+    /// nil when the session already holds `preparedLimit` statements (then it runs unprepared).
+    private func preparedName(for sql: String, _ handle: OpaquePointer) throws -> String? {
+        if let name = prepared[sql] { return name }
+        guard prepared.count < Self.preparedLimit else { return nil }
+        preparedSerial += 1
+        let name = "kassa_\(preparedSerial)"
+        // No parameter types given: the server infers them, as for an unprepared statement.
+        guard PQsendPrepare(handle, name, sql, 0, nil) == 1 else { throw failure(result: nil, sql: sql) }
+        let result = try awaitResult(handle, sql: sql)
+        defer { PQclear(result) }
+        guard let result, PQresultStatus(result) == PGRES_COMMAND_OK else { throw failure(result: result, sql: sql) }
+        prepared[sql] = name
+        return name
     }
 
     /// Runs one parameterized statement and returns the number of rows it affected.
@@ -277,6 +316,7 @@ public final class PostgresConnection {
     }
 
     private func configureSession(_ handle: OpaquePointer) throws {
+        prepared.removeAll()  // a new server session holds none of them
         let context = Unmanaged.passUnretained(self).toOpaque()
         PQsetNoticeProcessor(handle, { context, message in
             guard let context, let message else { return }
