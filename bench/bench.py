@@ -275,9 +275,18 @@ def latency(kassas, seconds, warmup):
     count = int(row[0])
     p50, p95, p99 = (float(x) for x in row[1].strip("{}").split(","))
     worst = float(row[2])
+    # Where the added time goes: ingress -> admitted by a dispatcher (Kafka and admission), and
+    # admitted -> result committed (waiting for a free kassa, the sale, the commit).
+    stages = {}
+    for name, span in (("accepted_to_admitted", "j.registered_at - j.accepted_at"), ("admitted_to_committed", "r.created_at - j.registered_at")):
+        row = sql("SELECT percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM " + span + ")) "
+                  f"FROM results r JOIN jobs j ON j.uuid = r.job_uuid WHERE j.accepted_at >= to_timestamp({t0})")[0]
+        q50, q99 = (float(x) for x in row[0].strip("{}").split(","))
+        stages[name] = {"p50_ms": 1000 * q50, "p99_ms": 1000 * q99}
     result = {"kassas": kassas, "offered_per_s": rate, "receipts": count,
               "end_to_end_s": {"p50": p50, "p95": p95, "p99": p99, "max": worst},
-              "added_ms": {"p50": 1000 * (p50 - SERVICE_S), "p99": 1000 * (p99 - SERVICE_S)}}
+              "added_ms": {"p50": 1000 * (p50 - SERVICE_S), "p99": 1000 * (p99 - SERVICE_S)},
+              "stages": stages}
     say(f"latency: p50 {p50:.3f} s (target 1.0: ratio {p50 / 1.0:.2f}), p99 {p99:.3f} s (target 1.5: ratio {p99 / 1.5:.2f}), "
         f"added p99 {result['added_ms']['p99']:.0f} ms (target 50: ratio {result['added_ms']['p99'] / 50:.2f})")
     down()

@@ -126,6 +126,11 @@ def main():
                   f"| end-to-end max | {e['max']:.3f} s | | |",
                   f"| added p50 (minus 0.9 s service) | {a['p50']:.0f} ms | | |",
                   f"| added p99 | {a['p99']:.0f} ms | ≤ 50 ms | {a['p99'] / 50:.2f} ({verdict(a['p99'] <= 50)}) |", ""]
+        stages = latency.get("stages")
+        if stages:
+            lines += ["Where the time goes:", "", "| stage | p50 | p99 |", "|---|---|---|",
+                      f"| accepted → admitted by a dispatcher (Kafka, admission) | {stages['accepted_to_admitted']['p50_ms']:.0f} ms | {stages['accepted_to_admitted']['p99_ms']:.0f} ms |",
+                      f"| admitted → result committed (free kassa, sale, commit) | {stages['admitted_to_committed']['p50_ms']:.0f} ms | {stages['admitted_to_committed']['p99_ms']:.0f} ms |", ""]
 
     ingress = read("ingress")
     if ingress:

@@ -280,9 +280,9 @@ actor TenantDesk {
             do {
                 try await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "timeout",
                                            text: "Превышено время ожидания чека в очереди")
-                await self.done(uuid, offset: item.offset)
+                self.done(uuid, offset: item.offset)
             } catch {
-                await self.requeue(item)
+                self.requeue(item)
             }
         }
     }
@@ -328,7 +328,7 @@ actor TenantDesk {
             let fiscalization = self.fiscalization
             Task {
                 let outcome = await fiscalization.attempt(head.job, on: kassa, resend: head.resend)
-                await self.finished(head, on: kassa, outcome: outcome)
+                self.finished(head, on: kassa, outcome: outcome)
             }
         }
     }
@@ -358,7 +358,7 @@ actor TenantDesk {
             free(kassa)
             Task {
                 try? await Task.sleep(for: Self.registryRetryDelay)
-                await self.requeue(item)
+                self.requeue(item)
             }
         case .retryElsewhere(let reason):
             logger.warning("moving receipt to another kassa", metadata: ["job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "reason": "\(reason)"])
@@ -374,7 +374,7 @@ actor TenantDesk {
                 let uuid = item.job.uuid
                 Task {
                     try? await Task.sleep(for: after)
-                    await self.resendInDoubt(uuid, from: kassa)
+                    self.resendInDoubt(uuid, from: kassa)
                 }
             }
         case .leaseLost(let inDoubt):
@@ -435,7 +435,7 @@ actor TenantDesk {
             } catch {
                 await kassa.session.reset()
             }
-            await self.statusRead(kassa, status: status)
+            self.statusRead(kassa, status: status)
         }
     }
 
@@ -494,7 +494,7 @@ actor TenantDesk {
             slots[id]?.restUntil = ContinuousClock.now + configuration.kassaRestInterval
             Task {
                 try? await Task.sleep(for: configuration.kassaRestInterval)
-                await self.pump()
+                self.pump()
             }
         }
     }
@@ -536,19 +536,19 @@ actor TenantDesk {
             var delay = Duration.milliseconds(200)
             while !Task.isCancelled {
                 do {
-                    let outcome = try await fiscalization.reconcile(intent, body: await self.body(of: intent.jobUUID), on: kassa)
+                    let outcome = try await fiscalization.reconcile(intent, body: self.body(of: intent.jobUUID), on: kassa)
                     logger.info("reconciled", metadata: ["job": "\(intent.jobUUID)", "kassa": "\(kassa.id)", "outcome": "\(outcome)"])
-                    await self.reconciled(intent.jobUUID, on: kassa, outcome: outcome)
+                    self.reconciled(intent.jobUUID, on: kassa, outcome: outcome)
                     return
                 } catch RegistryError.fenced {
-                    await self.reconcileLostLease(kassa)
+                    self.reconcileLostLease(kassa)
                     return
                 } catch {
                     await kassa.session.reset()
                     logger.debug("reconcile pending", metadata: ["job": "\(intent.jobUUID)", "kassa": "\(kassa.id)", "error": "\(error)"])
                     try? await Task.sleep(for: delay)
                     delay = min(delay * 2, .seconds(5))
-                    if await self.isStopped { return }
+                    if self.isStopped { return }
                 }
             }
         }

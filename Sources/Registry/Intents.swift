@@ -37,6 +37,15 @@ public enum IntentOutcome: Sendable, Equatable {
     case inDoubtElsewhere(kassaID: Int64)
 }
 
+/// One `writeIntent` call, as it waits for its batch.
+struct IntentWrite: Sendable {
+    var kassaID: Int64
+    var jobUUID: UUID
+    var epoch: Int64
+    var lastDocumentNumber: Int64
+    var allowElsewhere: Bool
+}
+
 extension Registry {
     /// Writes the intent for `jobUUID` on the kassa, fenced by `epoch`, unless the job is
     /// finished or in doubt on another kassa — one transaction that first locks the job's row, so
@@ -54,13 +63,11 @@ extension Registry {
     @discardableResult
     public func writeIntent(kassaID: Int64, jobUUID: UUID, epoch: Int64, lastDocumentNumber: Int64,
                             allowElsewhere: Bool = false) async throws -> IntentOutcome {
-        // One call to the registry's write_intent (migration 5): the steps below run there.
-        let rows = try await withConnection { connection in
-            try connection.query("SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
-                                 [String(kassaID), jobUUID.uuidString, String(epoch), String(lastDocumentNumber),
-                                  allowElsewhere ? "true" : "false"])
-        }
-        guard let row = rows.first else { throw RegistryError.decoding("write_intent returned no row") }
+        // One call to the registry's write_intent (migration 5), batched with whatever other
+        // intents this process writes meanwhile: the steps below run there.
+        let write = IntentWrite(kassaID: kassaID, jobUUID: jobUUID, epoch: epoch, lastDocumentNumber: lastDocumentNumber,
+                                allowElsewhere: allowElsewhere)
+        let row = try await intentWrites.run(write) { writes in await self.writeIntentRows(writes) }
         // 1. The job's row, locked: it orders concurrent intent writers for one job.
         guard try row.bool("job_found") else { throw RegistryError.notFound("job \(jobUUID)") }
         let status = JobStatus(rawValue: try row.string("job_status")) ?? .wait
@@ -77,6 +84,41 @@ extension Registry {
         if heldJob == jobUUID, heldEpoch == epoch { return .written }  // a repeat of our own write
         let holder = heldJob.map { "job \($0) at epoch \(heldEpoch.map { String($0) } ?? "?")" } ?? "another job"
         throw RegistryError.conflict("kassa \(kassaID) already has an intent for \(holder)")
+    }
+
+    /// Runs write_intent for each write: alone in one statement, or a batch in one statement
+    /// (each write still sees what the ones before it did: the function takes a fresh snapshot
+    /// per step). A statement error spoils the whole batch, so then each write runs alone and
+    /// only the one at fault fails.
+    func writeIntentRows(_ writes: [IntentWrite]) async -> [Result<PostgresRow, any Error>] {
+        do {
+            let rows = try await withConnection { connection in
+                if let write = writes.first, writes.count == 1 {
+                    return try connection.query(
+                        "SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
+                        [String(write.kassaID), write.jobUUID.uuidString, String(write.epoch), String(write.lastDocumentNumber),
+                         write.allowElsewhere ? "true" : "false"])
+                }
+                return try connection.query("""
+                    SELECT w.* FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
+                        AS x (kassa_id, job_uuid, epoch, last_document_number, allow_elsewhere, n)
+                    CROSS JOIN LATERAL write_intent(x.kassa_id, x.job_uuid, x.epoch, x.last_document_number, x.allow_elsewhere) AS w
+                    ORDER BY x.n
+                    """, [PostgresText.array(writes.map(\.kassaID)), PostgresText.array(writes.map { $0.jobUUID.uuidString }),
+                          PostgresText.array(writes.map(\.epoch)), PostgresText.array(writes.map(\.lastDocumentNumber)),
+                          PostgresText.array(writes.map { $0.allowElsewhere ? "true" : "false" })])
+            }
+            guard rows.count == writes.count else {
+                throw RegistryError.decoding("write_intent answered \(rows.count) rows for \(writes.count) intents")
+            }
+            return rows.map { .success($0) }
+        } catch let error as RegistryError where writes.count > 1 && !error.isTransient {
+            var results: [Result<PostgresRow, any Error>] = []
+            for write in writes { results += await writeIntentRows([write]) }
+            return results
+        } catch {
+            return Array(repeating: .failure(error), count: writes.count)
+        }
     }
 
     /// The kassa's open intent, if any.

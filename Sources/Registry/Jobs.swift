@@ -145,6 +145,14 @@ public enum CommitOutcome: Sendable, Equatable {
     case duplicate(existing: FiscalResultRecord)
 }
 
+/// One `commitResult` call, as it waits for its batch.
+struct ResultCommit: Sendable {
+    var result: FiscalResultRecord
+    var jobUUID: UUID
+    var kassaID: Int64
+    var epoch: Int64
+}
+
 extension Registry {
     private static let jobColumns = """
         j.uuid, j.tenant_id, j.group_code, j.external_id, j.operation, j.status, j.accepted_at,
@@ -355,66 +363,72 @@ extension Registry {
     /// - Throws: `.fenced` when the epoch no longer matches (nothing changed); `.notFound` for
     ///   an unknown kassa or job; `.conflict` if this FN document is on record for another job.
     public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64) async throws -> CommitOutcome {
-        let params: [String?] = [
-            jobUUID.uuidString, String(kassaID), String(epoch), String(result.fiscalDocumentNumber),
-            result.fnSerial, result.registrationNumber, String(result.fiscalDocumentAttribute),
-            String(result.fiscalReceiptNumber), String(result.shiftNumber), result.receiptDatetime,
-            String(result.totalKopecks),
-        ]
-        return try await withConnection { connection in
-            let rows = try mapConstraintErrors {
-                try connection.query("""
-                    WITH fence AS (
-                        UPDATE kassas SET last_document_number = greatest(last_document_number, $4::bigint)
-                        WHERE id = $2::bigint AND lease_epoch = $3::bigint
-                        RETURNING id
-                    ), inserted AS (
-                        INSERT INTO results (job_uuid, kassa_id, lease_epoch, fn_serial, registration_number,
-                                             fiscal_document_number, fiscal_document_attribute,
-                                             fiscal_receipt_number, shift_number, receipt_datetime, total_kopecks)
-                        SELECT $1::uuid, $2::bigint, $3::bigint, $5, $6, $4::bigint, $7::bigint,
-                               $8::integer, $9::integer, $10, $11::bigint
-                        FROM fence
-                        ON CONFLICT (job_uuid) DO NOTHING
-                        RETURNING job_uuid
-                    ), finished AS (
-                        UPDATE jobs SET status = 'done', kassa_id = $2::bigint, finished_at = now(),
-                                        error_code = NULL, error_type = NULL, error_text = NULL
-                        WHERE uuid = $1::uuid AND EXISTS (SELECT 1 FROM inserted)
-                        RETURNING uuid
-                    ), annulled AS (
-                        UPDATE annulments SET annulled_at = now()
-                        WHERE annul_job_uuid = $1::uuid AND annulled_at IS NULL AND EXISTS (SELECT 1 FROM inserted)
-                        RETURNING annul_job_uuid
-                    ), cleared AS (
-                        -- A duplicate keeps its intent until recordDuplicate (see CommitOutcome).
-                        DELETE FROM intents
-                        WHERE kassa_id = $2::bigint AND job_uuid = $1::uuid AND EXISTS (SELECT 1 FROM fence)
-                          AND (EXISTS (SELECT 1 FROM inserted)
-                               OR EXISTS (SELECT 1 FROM results WHERE job_uuid = $1::uuid AND fn_serial = $5
-                                          AND fiscal_document_number = $4::bigint))
-                        RETURNING kassa_id
-                    )
-                    SELECT (SELECT count(*) FROM fence) AS fence_held,
-                           (SELECT count(*) FROM inserted) AS inserted,
-                           (SELECT count(*) FROM finished) AS finished,
-                           (SELECT lease_epoch FROM kassas WHERE id = $2::bigint) AS seen_epoch
-                    """, params)
+        // One call to commit_result (migration 6), batched with whatever other results this
+        // process commits meanwhile.
+        let commit = ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch)
+        let row = try await resultCommits.run(commit) { commits in await self.commitResultRows(commits) }
+        guard try row.bool("fence_held") else {
+            throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+        }
+        if try row.bool("inserted") {
+            // The results row references the job, so the job exists and was updated.
+            return .recorded
+        }
+        // Read in a new statement: a result committed by a racing commit after the commit's
+        // snapshot is visible now.
+        guard let existing = try await self.result(jobUUID: jobUUID) else {
+            throw RegistryError.decoding("result for job \(jobUUID) conflicted but cannot be read")
+        }
+        return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
+    }
+
+    /// Runs commit_result for each commit: alone, or a batch in one statement (each commit is
+    /// its own statement inside the function, so one commit's fence and snapshot are exactly as
+    /// when it ran alone). A statement error (a document claimed twice, say) spoils the whole
+    /// batch, so then each commit runs alone and only the one at fault fails.
+    func commitResultRows(_ commits: [ResultCommit]) async -> [Result<PostgresRow, any Error>] {
+        do {
+            let rows = try await withConnection { connection in
+                try mapConstraintErrors {
+                    if let commit = commits.first, commits.count == 1 {
+                        let r = commit.result
+                        return try connection.query("""
+                            SELECT * FROM commit_result($1::uuid, $2::bigint, $3::bigint, $4::bigint, $5, $6, $7::bigint,
+                                                        $8::integer, $9::integer, $10, $11::bigint)
+                            """, [commit.jobUUID.uuidString, String(commit.kassaID), String(commit.epoch), String(r.fiscalDocumentNumber),
+                                  r.fnSerial, r.registrationNumber, String(r.fiscalDocumentAttribute), String(r.fiscalReceiptNumber),
+                                  String(r.shiftNumber), r.receiptDatetime, String(r.totalKopecks)])
+                    }
+                    return try connection.query("""
+                        SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+                                               $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[]) WITH ORDINALITY
+                            AS x (job_uuid, kassa_id, epoch, document, fn_serial, registration_number, attribute,
+                                  receipt_number, shift_number, receipt_datetime, total_kopecks, n)
+                        CROSS JOIN LATERAL commit_result(x.job_uuid, x.kassa_id, x.epoch, x.document, x.fn_serial,
+                                                         x.registration_number, x.attribute, x.receipt_number,
+                                                         x.shift_number, x.receipt_datetime, x.total_kopecks) AS c
+                        ORDER BY x.n
+                        """, [PostgresText.array(commits.map { $0.jobUUID.uuidString }), PostgresText.array(commits.map(\.kassaID)),
+                              PostgresText.array(commits.map(\.epoch)), PostgresText.array(commits.map(\.result.fiscalDocumentNumber)),
+                              PostgresText.array(commits.map { Optional($0.result.fnSerial) }),
+                              PostgresText.array(commits.map { Optional($0.result.registrationNumber) }),
+                              PostgresText.array(commits.map(\.result.fiscalDocumentAttribute)),
+                              PostgresText.array(commits.map(\.result.fiscalReceiptNumber)),
+                              PostgresText.array(commits.map(\.result.shiftNumber)),
+                              PostgresText.array(commits.map { Optional($0.result.receiptDatetime) }),
+                              PostgresText.array(commits.map(\.result.totalKopecks))])
+                }
             }
-            guard let row = rows.first else { throw RegistryError.decoding("commitResult returned no row") }
-            guard try row.int64("fence_held") == 1 else {
-                throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+            guard rows.count == commits.count else {
+                throw RegistryError.decoding("commit_result answered \(rows.count) rows for \(commits.count) results")
             }
-            if try row.int64("inserted") == 1 {
-                // The results row references the job, so the job exists and was updated.
-                return .recorded
-            }
-            // Read in a new statement: a result committed by a racing commit after this
-            // statement's snapshot is visible now.
-            guard let existing = try Self.result(jobUUID: jobUUID, on: connection) else {
-                throw RegistryError.decoding("result for job \(jobUUID) conflicted but cannot be read")
-            }
-            return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
+            return rows.map { .success($0) }
+        } catch let error as RegistryError where commits.count > 1 && !error.isTransient {
+            var results: [Result<PostgresRow, any Error>] = []
+            for commit in commits { results += await commitResultRows([commit]) }
+            return results
+        } catch {
+            return Array(repeating: .failure(error), count: commits.count)
         }
     }
 

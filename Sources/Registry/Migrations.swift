@@ -220,6 +220,55 @@ extension Registry {
             $$
             """,
         ]),
+        Migration(version: 6, name: "the result commit as one server-side call", statements: [
+            // The exactly-once commit of `Registry.commitResult`: still ONE statement (one
+            // snapshot, atomic), now inside a function so that a batch of commits can run it
+            // once per result in one round trip (see `Registry.commitResults`).
+            """
+            CREATE FUNCTION commit_result(p_job uuid, p_kassa bigint, p_epoch bigint, p_document bigint,
+                                          p_fn_serial text, p_registration text, p_attribute bigint,
+                                          p_receipt_number integer, p_shift integer, p_datetime text, p_total bigint)
+            RETURNS TABLE (fence_held boolean, inserted boolean, seen_epoch bigint)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                RETURN QUERY
+                WITH fenced AS (
+                    UPDATE kassas SET last_document_number = greatest(last_document_number, p_document)
+                    WHERE id = p_kassa AND lease_epoch = p_epoch
+                    RETURNING id
+                ), added AS (
+                    INSERT INTO results (job_uuid, kassa_id, lease_epoch, fn_serial, registration_number,
+                                         fiscal_document_number, fiscal_document_attribute,
+                                         fiscal_receipt_number, shift_number, receipt_datetime, total_kopecks)
+                    SELECT p_job, p_kassa, p_epoch, p_fn_serial, p_registration, p_document, p_attribute,
+                           p_receipt_number, p_shift, p_datetime, p_total
+                    FROM fenced
+                    ON CONFLICT (job_uuid) DO NOTHING
+                    RETURNING job_uuid
+                ), finished AS (
+                    UPDATE jobs SET status = 'done', kassa_id = p_kassa, finished_at = now(),
+                                    error_code = NULL, error_type = NULL, error_text = NULL
+                    WHERE uuid = p_job AND EXISTS (SELECT 1 FROM added)
+                    RETURNING uuid
+                ), annulled AS (
+                    UPDATE annulments SET annulled_at = now()
+                    WHERE annul_job_uuid = p_job AND annulled_at IS NULL AND EXISTS (SELECT 1 FROM added)
+                    RETURNING annul_job_uuid
+                ), cleared AS (
+                    -- A duplicate keeps its intent until recordDuplicate (see CommitOutcome).
+                    DELETE FROM intents
+                    WHERE kassa_id = p_kassa AND job_uuid = p_job AND EXISTS (SELECT 1 FROM fenced)
+                      AND (EXISTS (SELECT 1 FROM added)
+                           OR EXISTS (SELECT 1 FROM results r WHERE r.job_uuid = p_job AND r.fn_serial = p_fn_serial
+                                      AND r.fiscal_document_number = p_document))
+                    RETURNING kassa_id
+                )
+                SELECT EXISTS (SELECT 1 FROM fenced), EXISTS (SELECT 1 FROM added),
+                       (SELECT k.lease_epoch FROM kassas k WHERE k.id = p_kassa);
+            END
+            $$
+            """,
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under

@@ -19,6 +19,10 @@ public final class Registry: Sendable {
     let logger: Logger
     private let pool: ConnectionPool
     private let parameters: ConnectionParameters
+    /// Intent writes and result commits made at the same time go to the server together (see
+    /// `GroupCommit`): two batches of each in flight, and the rest wait for the next.
+    let intentWrites = GroupCommit<IntentWrite, PostgresRow>(maxInFlight: 2, maxBatch: 256)
+    let resultCommits = GroupCommit<ResultCommit, PostgresRow>(maxInFlight: 2, maxBatch: 256)
 
     /// Starts the pool's threads. Throws `RegistryError.invalidArgument` for a pool size below 1
     /// or a connection string libpq cannot parse; it does not connect yet.
