@@ -140,7 +140,7 @@ actor FaultInjector {
             let index = record("pause", name, "SIGSTOP for \(length) s")
             background.append(Task {
                 try? await Task.sleep(for: .milliseconds(Int(length * 1000)))
-                await self.resume(name, event: index)
+                self.resume(name, event: index)
             })
         case .kassa:
             if spec.domain != nil { await domainFault(spec) } else { await kassaFault(spec) }

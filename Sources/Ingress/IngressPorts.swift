@@ -68,6 +68,9 @@ public protocol IngressRegistry: Sendable {
     /// The tenant for these credentials, nil when the login is unknown or the password is wrong.
     func authenticate(login: String, password: String) async throws -> TenantAccount?
     func report(uuid: UUID) async throws -> JobReport?
+    /// The group code of a job the registry knows, nil for one it does not (the check for a
+    /// repeat made on every receipt, so it reads as little as it can).
+    func groupCode(ofJob uuid: UUID) async throws -> String?
     func isReachable() async -> Bool
     /// The registry writes `POST /{group}/resend` needs; nil when this registry offers none
     /// (the endpoint then answers code 50).

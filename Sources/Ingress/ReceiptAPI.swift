@@ -112,7 +112,7 @@ struct ReceiptAPI: Sendable {
         let uuid = JobID.derive(groupCode: group, externalID: valid.externalID)
         // A repeat of a job the registry already knows: answer with the original uuid, publish nothing.
         // If the registry cannot be read we publish anyway: dispatchers skip a job they already have.
-        if let known = try? await registry.report(uuid: uuid), known.groupCode == group {
+        if let known = try? await registry.groupCode(ofJob: uuid), known == group {
             return ATOLResponse.registered(uuid: uuid, duplicate: true)
         }
         let job = ReceiptJob(uuid: uuid, groupCode: group, tenantID: claims.tenantID, operation: operation,

@@ -48,6 +48,10 @@ public struct RegistryReads: IngressRegistry {
         return report
     }
 
+    public func groupCode(ofJob uuid: UUID) async throws -> String? {
+        try await reads.groupCode(ofJob: uuid)
+    }
+
     public func isReachable() async -> Bool {
         await reads.isReachable()
     }

@@ -72,10 +72,15 @@ public struct LoadRunner: Sendable {
         // concurrency guarantees, so it need not be escaping for callers.
         await withoutActuallyEscaping(progress) { progress in
             await withTaskGroup(of: Void.self) { group in
-                group.addTask { await sender.run(start: start) }
                 group.addTask { await Self.report(progress, state: state, start: start) }
-                // The poller ends the run: drained, or out of time.
-                await poller.run()
+                if configuration.pollsReports {
+                    group.addTask { await sender.run(start: start) }
+                    // The poller ends the run: drained, or out of time.
+                    await poller.run()
+                } else {
+                    // Post only: the run ends when every post has its answer.
+                    await sender.run(start: start)
+                }
                 group.cancelAll()
             }
         }

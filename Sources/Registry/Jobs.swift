@@ -302,6 +302,25 @@ extension Registry {
         try await jobWithResult(where: "j.group_code = $1 AND j.external_id = $2", [groupCode, externalID]).map { ($0.job, $0.result) }
     }
 
+    /// The group code of the job, nil when the registry does not know it: the ingress's check
+    /// for a repeat, made on every receipt. Calls made at the same time go to the server
+    /// together, one statement for many (see `GroupCommit`).
+    public func groupCode(ofJob uuid: UUID) async throws -> String? {
+        try await jobLookups.run(uuid) { uuids in
+            do {
+                let rows = try await self.withConnection { connection in
+                    try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
+                                         [PostgresText.array(uuids.map { $0.uuidString })])
+                }
+                var known: [UUID: String] = [:]
+                for row in rows { known[try row.uuid("uuid")] = try row.string("group_code") }
+                return uuids.map { .success(known[$0]) }
+            } catch {
+                return Array(repeating: .failure(error), count: uuids.count)
+            }
+        }
+    }
+
     /// A job as its report shows it: with its result, and whether a duplicate document of it
     /// was annulled (only then are its `annulments(jobUUID:)` worth a second read). One statement.
     public func jobForReport(uuid: UUID) async throws -> (job: JobRecord, result: FiscalResultRecord?, hasAnnulments: Bool)? {

@@ -13,6 +13,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Fraction of posts that repeat an earlier external_id on purpose.") var duplicateRatio: Double = 0.02
     @Option(help: "Seconds to keep polling reports after sending ends.") var drainTimeout: Double = 120
     @Option(help: "Milliseconds between report polls of each unfinished receipt.") var pollIntervalMs: Int = 250
+    @Flag(help: "Post only: poll no reports (count outcomes on the server side); the run ends when sending does.") var noPoll = false
     @Option(help: "Append one JSON line per acknowledged receipt to this file.") var ackLog: String?
     @Option(help: "Random seed (default: from the clock).") var seed: UInt64?
     @Flag(help: "End with the summary as one JSON object on the last line.") var json = false
@@ -39,6 +40,7 @@ struct LoadCommand: AsyncParsableCommand {
         guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms \(pollIntervalMs): expected at least 10") }
         configuration.reportPollInterval = .milliseconds(pollIntervalMs)
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
+        configuration.pollsReports = !noPoll
         let summary = try await LoadRunner(configuration: configuration, logger: logger).run { progress in
             FileHandle.standardError.write(Data((progress.line + "\n").utf8))
         }

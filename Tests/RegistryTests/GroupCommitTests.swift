@@ -173,4 +173,16 @@ extension RegistryTests {
         #expect(recorded == Array(repeating: .recorded, count: 6))
         #expect(try await registry.finishedJobs(uuids: jobs) == Set(jobs))
     }
+
+    @Test func concurrentRepeatChecksAnswerEachJob() async throws {
+        let (registry, _) = try await Self.registry(poolSize: 2)
+        defer { registry.close() }
+        let (_, jobs) = try await Self.batchScene(registry)
+        let asked = jobs + (0..<6).map { _ in UUID() }
+        let answers = try await withThrowingTaskGroup(of: (UUID, String).self) { group in
+            for uuid in asked { group.addTask { (uuid, try await registry.groupCode(ofJob: uuid) ?? "unknown") } }
+            return try await group.reduce(into: [UUID: String]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(answers == Dictionary(uniqueKeysWithValues: asked.map { ($0, jobs.contains($0) ? "shop1" : "unknown") }))
+    }
 }
