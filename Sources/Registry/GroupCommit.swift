@@ -79,3 +79,30 @@ final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
         return taken
     }
 }
+
+extension Registry {
+    /// Runs one statement for a batch that answers one row per input, in input order.
+    ///
+    /// A statement error spoils the whole batch (one document claimed twice, a deadlock), so
+    /// then each input runs alone and only the one at fault fails. A connection error fails
+    /// them all as unknown, as it would have failed each alone.
+    /// - Parameter what: names the statement in the error for a wrong row count.
+    func rowsPerInput<Input: Sendable>(_ inputs: [Input], what: String,
+                                       _ statement: @escaping @Sendable (PostgresConnection, [Input]) throws -> PostgresRows)
+        async -> [Result<PostgresRow, any Error>]
+    {
+        do {
+            let rows = try await withConnection { connection in try statement(connection, inputs) }
+            guard rows.count == inputs.count else {
+                throw RegistryError.decoding("\(what) answered \(rows.count) rows for \(inputs.count) inputs")
+            }
+            return rows.map { .success($0) }
+        } catch let error as RegistryError where inputs.count > 1 && !error.isTransient {
+            var results: [Result<PostgresRow, any Error>] = []
+            for input in inputs { results += await rowsPerInput([input], what: what, statement) }
+            return results
+        } catch {
+            return Array(repeating: .failure(error), count: inputs.count)
+        }
+    }
+}

@@ -88,36 +88,23 @@ extension Registry {
 
     /// Runs write_intent for each write: alone in one statement, or a batch in one statement
     /// (each write still sees what the ones before it did: the function takes a fresh snapshot
-    /// per step). A statement error spoils the whole batch, so then each write runs alone and
-    /// only the one at fault fails.
+    /// per step). See `rowsPerInput` for errors.
     func writeIntentRows(_ writes: [IntentWrite]) async -> [Result<PostgresRow, any Error>] {
-        do {
-            let rows = try await withConnection { connection in
-                if let write = writes.first, writes.count == 1 {
-                    return try connection.query(
-                        "SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
-                        [String(write.kassaID), write.jobUUID.uuidString, String(write.epoch), String(write.lastDocumentNumber),
-                         write.allowElsewhere ? "true" : "false"])
-                }
-                return try connection.query("""
-                    SELECT w.* FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
-                        AS x (kassa_id, job_uuid, epoch, last_document_number, allow_elsewhere, n)
-                    CROSS JOIN LATERAL write_intent(x.kassa_id, x.job_uuid, x.epoch, x.last_document_number, x.allow_elsewhere) AS w
-                    ORDER BY x.n
-                    """, [PostgresText.array(writes.map(\.kassaID)), PostgresText.array(writes.map { $0.jobUUID.uuidString }),
-                          PostgresText.array(writes.map(\.epoch)), PostgresText.array(writes.map(\.lastDocumentNumber)),
-                          PostgresText.array(writes.map { $0.allowElsewhere ? "true" : "false" })])
+        await rowsPerInput(writes, what: "write_intent") { connection, writes in
+            if let write = writes.first, writes.count == 1 {
+                return try connection.query(
+                    "SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
+                    [String(write.kassaID), write.jobUUID.uuidString, String(write.epoch), String(write.lastDocumentNumber),
+                     write.allowElsewhere ? "true" : "false"])
             }
-            guard rows.count == writes.count else {
-                throw RegistryError.decoding("write_intent answered \(rows.count) rows for \(writes.count) intents")
-            }
-            return rows.map { .success($0) }
-        } catch let error as RegistryError where writes.count > 1 && !error.isTransient {
-            var results: [Result<PostgresRow, any Error>] = []
-            for write in writes { results += await writeIntentRows([write]) }
-            return results
-        } catch {
-            return Array(repeating: .failure(error), count: writes.count)
+            return try connection.query("""
+                SELECT w.* FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
+                    AS x (kassa_id, job_uuid, epoch, last_document_number, allow_elsewhere, n)
+                CROSS JOIN LATERAL write_intent(x.kassa_id, x.job_uuid, x.epoch, x.last_document_number, x.allow_elsewhere) AS w
+                ORDER BY x.n
+                """, [PostgresText.array(writes.map(\.kassaID)), PostgresText.array(writes.map { $0.jobUUID.uuidString }),
+                      PostgresText.array(writes.map(\.epoch)), PostgresText.array(writes.map(\.lastDocumentNumber)),
+                      PostgresText.array(writes.map { $0.allowElsewhere ? "true" : "false" })])
         }
     }
 

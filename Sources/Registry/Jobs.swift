@@ -403,51 +403,38 @@ extension Registry {
 
     /// Runs commit_result for each commit: alone, or a batch in one statement (each commit is
     /// its own statement inside the function, so one commit's fence and snapshot are exactly as
-    /// when it ran alone). A statement error (a document claimed twice, say) spoils the whole
-    /// batch, so then each commit runs alone and only the one at fault fails.
+    /// when it ran alone). See `rowsPerInput` for errors.
     func commitResultRows(_ commits: [ResultCommit]) async -> [Result<PostgresRow, any Error>] {
-        do {
-            let rows = try await withConnection { connection in
-                try mapConstraintErrors {
-                    if let commit = commits.first, commits.count == 1 {
-                        let r = commit.result
-                        return try connection.query("""
-                            SELECT * FROM commit_result($1::uuid, $2::bigint, $3::bigint, $4::bigint, $5, $6, $7::bigint,
-                                                        $8::integer, $9::integer, $10, $11::bigint)
-                            """, [commit.jobUUID.uuidString, String(commit.kassaID), String(commit.epoch), String(r.fiscalDocumentNumber),
-                                  r.fnSerial, r.registrationNumber, String(r.fiscalDocumentAttribute), String(r.fiscalReceiptNumber),
-                                  String(r.shiftNumber), r.receiptDatetime, String(r.totalKopecks)])
-                    }
+        await rowsPerInput(commits, what: "commit_result") { connection, commits in
+            try mapConstraintErrors {
+                if let commit = commits.first, commits.count == 1 {
+                    let r = commit.result
                     return try connection.query("""
-                        SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-                                               $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[]) WITH ORDINALITY
-                            AS x (job_uuid, kassa_id, epoch, document, fn_serial, registration_number, attribute,
-                                  receipt_number, shift_number, receipt_datetime, total_kopecks, n)
-                        CROSS JOIN LATERAL commit_result(x.job_uuid, x.kassa_id, x.epoch, x.document, x.fn_serial,
-                                                         x.registration_number, x.attribute, x.receipt_number,
-                                                         x.shift_number, x.receipt_datetime, x.total_kopecks) AS c
-                        ORDER BY x.n
-                        """, [PostgresText.array(commits.map { $0.jobUUID.uuidString }), PostgresText.array(commits.map(\.kassaID)),
-                              PostgresText.array(commits.map(\.epoch)), PostgresText.array(commits.map(\.result.fiscalDocumentNumber)),
-                              PostgresText.array(commits.map { Optional($0.result.fnSerial) }),
-                              PostgresText.array(commits.map { Optional($0.result.registrationNumber) }),
-                              PostgresText.array(commits.map(\.result.fiscalDocumentAttribute)),
-                              PostgresText.array(commits.map(\.result.fiscalReceiptNumber)),
-                              PostgresText.array(commits.map(\.result.shiftNumber)),
-                              PostgresText.array(commits.map { Optional($0.result.receiptDatetime) }),
-                              PostgresText.array(commits.map(\.result.totalKopecks))])
+                        SELECT * FROM commit_result($1::uuid, $2::bigint, $3::bigint, $4::bigint, $5, $6, $7::bigint,
+                                                    $8::integer, $9::integer, $10, $11::bigint)
+                        """, [commit.jobUUID.uuidString, String(commit.kassaID), String(commit.epoch), String(r.fiscalDocumentNumber),
+                              r.fnSerial, r.registrationNumber, String(r.fiscalDocumentAttribute), String(r.fiscalReceiptNumber),
+                              String(r.shiftNumber), r.receiptDatetime, String(r.totalKopecks)])
                 }
+                return try connection.query("""
+                    SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+                                           $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[]) WITH ORDINALITY
+                        AS x (job_uuid, kassa_id, epoch, document, fn_serial, registration_number, attribute,
+                              receipt_number, shift_number, receipt_datetime, total_kopecks, n)
+                    CROSS JOIN LATERAL commit_result(x.job_uuid, x.kassa_id, x.epoch, x.document, x.fn_serial,
+                                                     x.registration_number, x.attribute, x.receipt_number,
+                                                     x.shift_number, x.receipt_datetime, x.total_kopecks) AS c
+                    ORDER BY x.n
+                    """, [PostgresText.array(commits.map { $0.jobUUID.uuidString }), PostgresText.array(commits.map(\.kassaID)),
+                          PostgresText.array(commits.map(\.epoch)), PostgresText.array(commits.map(\.result.fiscalDocumentNumber)),
+                          PostgresText.array(commits.map { Optional($0.result.fnSerial) }),
+                          PostgresText.array(commits.map { Optional($0.result.registrationNumber) }),
+                          PostgresText.array(commits.map(\.result.fiscalDocumentAttribute)),
+                          PostgresText.array(commits.map(\.result.fiscalReceiptNumber)),
+                          PostgresText.array(commits.map(\.result.shiftNumber)),
+                          PostgresText.array(commits.map { Optional($0.result.receiptDatetime) }),
+                          PostgresText.array(commits.map(\.result.totalKopecks))])
             }
-            guard rows.count == commits.count else {
-                throw RegistryError.decoding("commit_result answered \(rows.count) rows for \(commits.count) results")
-            }
-            return rows.map { .success($0) }
-        } catch let error as RegistryError where commits.count > 1 && !error.isTransient {
-            var results: [Result<PostgresRow, any Error>] = []
-            for commit in commits { results += await commitResultRows([commit]) }
-            return results
-        } catch {
-            return Array(repeating: .failure(error), count: commits.count)
         }
     }
 
