@@ -13,6 +13,7 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Fraction of posts that repeat an earlier external_id on purpose.") var duplicateRatio: Double = 0.02
     @Option(help: "Seconds to keep polling reports after sending ends.") var drainTimeout: Double = 120
     @Option(help: "Milliseconds between report polls of each unfinished receipt.") var pollIntervalMs: Int = 250
+    @Option(help: "Keep-alive connections to the ingress, at most. Posts beyond them wait in the client; size it as rate × answer time.") var connections: Int = 128
     @Flag(help: "Post only: poll no reports (count outcomes on the server side); the run ends when sending does.") var noPoll = false
     @Option(help: "Append one JSON line per acknowledged receipt to this file.") var ackLog: String?
     @Option(help: "Random seed (default: from the clock).") var seed: UInt64?
@@ -41,6 +42,7 @@ struct LoadCommand: AsyncParsableCommand {
         configuration.reportPollInterval = .milliseconds(pollIntervalMs)
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
         configuration.pollsReports = !noPoll
+        configuration.maxConnections = connections
         let summary = try await LoadRunner(configuration: configuration, logger: logger).run { progress in
             FileHandle.standardError.write(Data((progress.line + "\n").utf8))
         }
