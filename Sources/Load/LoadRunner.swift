@@ -64,9 +64,6 @@ public struct LoadRunner: Sendable {
         let sender = Sender(
             configuration: configuration, generator: ReceiptGenerator(seed: configuration.seed, runID: runID),
             poster: poster, state: state)
-        let poller = Poller(
-            api: api, tokens: tokens, state: state, logger: logger, maxInFlight: configuration.maxPollsInFlight,
-            pollInterval: configuration.reportPollInterval, deadline: deadline)
 
         // The closure only has to outlive the task group below, which structured
         // concurrency guarantees, so it need not be escaping for callers.
@@ -76,7 +73,8 @@ public struct LoadRunner: Sendable {
                 if configuration.pollsReports {
                     group.addTask { await sender.run(start: start) }
                     // The poller ends the run: drained, or out of time.
-                    await poller.run()
+                    await Poller(api: api, tokens: tokens, state: state, logger: logger, maxInFlight: configuration.maxPollsInFlight,
+                                 pollInterval: configuration.reportPollInterval, deadline: deadline).run()
                 } else {
                     // Post only: the run ends when every post has its answer.
                     await sender.run(start: start)

@@ -86,18 +86,12 @@ extension Registry {
         throw RegistryError.conflict("kassa \(kassaID) already has an intent for \(holder)")
     }
 
-    /// Runs write_intent for each write: alone in one statement, or a batch in one statement
-    /// (each write still sees what the ones before it did: the function takes a fresh snapshot
-    /// per step). See `rowsPerInput` for errors.
+    /// Runs write_intent for each write, in one statement however many there are (each write
+    /// still sees what the ones before it did: the function takes a fresh snapshot per step).
+    /// See `rowsPerInput` for errors.
     func writeIntentRows(_ writes: [IntentWrite]) async -> [Result<PostgresRow, any Error>] {
         await rowsPerInput(writes, what: "write_intent") { connection, writes in
-            if let write = writes.first, writes.count == 1 {
-                return try connection.query(
-                    "SELECT * FROM write_intent($1::bigint, $2::uuid, $3::bigint, $4::bigint, $5::boolean)",
-                    [String(write.kassaID), write.jobUUID.uuidString, String(write.epoch), String(write.lastDocumentNumber),
-                     write.allowElsewhere ? "true" : "false"])
-            }
-            return try connection.query("""
+            try connection.query("""
                 SELECT w.* FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
                     AS x (kassa_id, job_uuid, epoch, last_document_number, allow_elsewhere, n)
                 CROSS JOIN LATERAL write_intent(x.kassa_id, x.job_uuid, x.epoch, x.last_document_number, x.allow_elsewhere) AS w

@@ -401,22 +401,13 @@ extension Registry {
         return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
     }
 
-    /// Runs commit_result for each commit: alone, or a batch in one statement (each commit is
-    /// its own statement inside the function, so one commit's fence and snapshot are exactly as
-    /// when it ran alone). See `rowsPerInput` for errors.
+    /// Runs commit_result for each commit, in one statement however many there are (each
+    /// commit is its own statement inside the function, so one commit's fence and snapshot are
+    /// exactly as when it ran alone). See `rowsPerInput` for errors.
     func commitResultRows(_ commits: [ResultCommit]) async -> [Result<PostgresRow, any Error>] {
         await rowsPerInput(commits, what: "commit_result") { connection, commits in
             try mapConstraintErrors {
-                if let commit = commits.first, commits.count == 1 {
-                    let r = commit.result
-                    return try connection.query("""
-                        SELECT * FROM commit_result($1::uuid, $2::bigint, $3::bigint, $4::bigint, $5, $6, $7::bigint,
-                                                    $8::integer, $9::integer, $10, $11::bigint)
-                        """, [commit.jobUUID.uuidString, String(commit.kassaID), String(commit.epoch), String(r.fiscalDocumentNumber),
-                              r.fnSerial, r.registrationNumber, String(r.fiscalDocumentAttribute), String(r.fiscalReceiptNumber),
-                              String(r.shiftNumber), r.receiptDatetime, String(r.totalKopecks)])
-                }
-                return try connection.query("""
+                try connection.query("""
                     SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
                                            $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[]) WITH ORDINALITY
                         AS x (job_uuid, kassa_id, epoch, document, fn_serial, registration_number, attribute,

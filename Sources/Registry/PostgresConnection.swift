@@ -84,6 +84,11 @@ public final class PostgresConnection {
     /// - Throws: `RegistryError.statement` with SQLSTATE when the server rejects it,
     ///   `RegistryError.connection` when the connection broke (outcome unknown).
     public func query(_ sql: String, _ params: [String?] = []) throws -> PostgresRows {
+        try query(sql, params, reprepared: false)
+    }
+
+    /// - Parameter reprepared: this is the run again after preparing `sql` afresh (see below).
+    private func query(_ sql: String, _ params: [String?], reprepared: Bool) throws -> PostgresRows {
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             throw RegistryError.connection("not connected (statement: \(Self.abbreviate(sql)))")
         }
@@ -114,17 +119,17 @@ public final class PostgresConnection {
         case PGRES_TUPLES_OK, PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
             return Self.rows(of: result)
         case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
-            // The protocol now expects COPY data we will never send: start afresh next time.
-            prepared.removeAll()
-            PQreset(handle)
+            // The protocol now expects COPY data we will never send: a new session (its settings
+            // applied again, nothing prepared yet), or a broken one that the next use resets.
+            try? reconnect()
             throw RegistryError.statement(sqlState: nil, message: "COPY is not supported through this API", statement: Self.abbreviate(sql))
         default:
             let error = failure(result: result, sql: sql)
             // A table the prepared statement reads changed shape (a migration ran meanwhile):
-            // prepare it afresh, and run it again if no transaction was open to be spoiled.
-            if name != nil, case .statement(sqlState: "0A000", _, _) = error {
+            // prepare it afresh, and run it again, once, if no transaction was open to be spoiled.
+            if name != nil, case .statement(sqlState: "0A000", let message, _) = error, message.contains("cached plan") {
                 prepared[sql] = nil
-                if PQtransactionStatus(handle) == PQTRANS_IDLE { return try query(sql, params) }
+                if !reprepared, PQtransactionStatus(handle) == PQTRANS_IDLE { return try query(sql, params, reprepared: true) }
             }
             throw error
         }

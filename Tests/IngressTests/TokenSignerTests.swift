@@ -29,6 +29,25 @@ import Testing
         #expect(signer.verify(token, now: now.addingTimeInterval(24 * 3600 - 1)).isSuccess)
         #expect(signer.verify(token, now: now.addingTimeInterval(24 * 3600 + 1)) == .failure(.expired))
     }
+
+    @Test func rememberedTokensStillExpireAndForgedOnesAreNeverRemembered() {
+        let now = Date()
+        let verified = VerifiedTokens(capacity: 2)
+        let (token, claims) = signer.issue(tenantID: 3, groupCode: "shop-tea", now: now)
+        #expect(verified.verify(token, with: signer, now: now) == .success(claims))
+        // Remembered: a signer with another secret is not asked again.
+        let stranger = TokenSigner(secret: Array("another-secret-another-secret-xx".utf8))
+        #expect(verified.verify(token, with: stranger, now: now) == .success(claims))
+        #expect(verified.verify(token, with: stranger, now: now.addingTimeInterval(24 * 3600 + 1)) == .failure(.expired))
+        // A token the signer refuses is refused every time, not remembered.
+        let (foreign, _) = stranger.issue(tenantID: 4, groupCode: "shop-books", now: now)
+        #expect(verified.verify(foreign, with: signer, now: now) == .failure(.invalid))
+        #expect(verified.verify(foreign, with: signer, now: now) == .failure(.invalid))
+        // Past its capacity the cache starts afresh: the first token is verified again.
+        _ = verified.verify(signer.issue(tenantID: 5, groupCode: "a", now: now).token, with: signer, now: now)
+        _ = verified.verify(signer.issue(tenantID: 6, groupCode: "b", now: now).token, with: signer, now: now)
+        #expect(verified.verify(token, with: stranger, now: now) == .failure(.invalid))
+    }
 }
 
 extension Result {

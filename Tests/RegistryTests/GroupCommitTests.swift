@@ -6,50 +6,53 @@ import Testing
 
 /// Group commit on its own: who waits, and how batches form.
 struct GroupCommitTests {
-    /// A batch that does not return until the test lets it, recording the batches it saw.
+    /// A batch that does not return until the test lets it, recording the batches it saw and
+    /// announcing each one as it is held.
     final class HeldBatches: Sendable {
         let seen = Mutex<[[Int]]>([])
-        let releases = Mutex<[CheckedContinuation<Void, Never>]>([])
+        private let releases = Mutex<[CheckedContinuation<Void, Never>]>([])
+        let held: AsyncStream<Void>
+        private let announce: AsyncStream<Void>.Continuation
+
+        init() {
+            (held, announce) = AsyncStream<Void>.makeStream()
+        }
 
         func run(_ inputs: [Int]) async -> [Result<Int, any Error>] {
             seen.withLock { $0.append(inputs) }
-            await withCheckedContinuation { continuation in releases.withLock { $0.append(continuation) } }
+            await withCheckedContinuation { continuation in
+                releases.withLock { $0.append(continuation) }
+                announce.yield()
+            }
             return inputs.map { .success($0 * 10) }
         }
 
-        /// Waits (bounded) until `count` batches are held, then lets them all go.
-        func release(whenHeld count: Int) async throws {
-            for _ in 0..<2000 {
-                let held: [CheckedContinuation<Void, Never>]? = releases.withLock { held in
-                    guard held.count >= count else { return nil }
-                    defer { held.removeAll() }
-                    return held
-                }
-                if let held {
-                    held.forEach { $0.resume() }
-                    return
-                }
-                await Task.yield()
-                try await Task.sleep(for: .milliseconds(1))
-            }
-            Issue.record("fewer than \(count) batches were ever held")
+        /// Lets every held batch go.
+        func release() {
+            releases.withLock { held in
+                defer { held.removeAll() }
+                return held
+            }.forEach { $0.resume() }
         }
     }
 
     @Test func callsArrivingWhileABatchRunsGoTogetherNext() async throws {
         let commit = GroupCommit<Int, Int>(maxInFlight: 1, maxBatch: 100)
         let batches = HeldBatches()
+        var held = batches.held.makeAsyncIterator()
         try await withThrowingTaskGroup(of: (Int, Int).self) { group in
             group.addTask { (1, try await commit.run(1) { await batches.run($0) }) }
-            // The first goes alone at once; wait until it is held before the others arrive.
-            for _ in 0..<2000 where batches.seen.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(1)) }
+            // The first goes alone at once; the others arrive while it is held.
+            _ = await held.next()
             for value in 2...6 {
                 group.addTask { (value, try await commit.run(value) { await batches.run($0) }) }
             }
-            // Let the first batch go only once all five wait behind it.
+            // Nothing announces a call's arrival in the queue: look, a bounded number of times.
             for _ in 0..<2000 where commit.waitingCount < 5 { try await Task.sleep(for: .milliseconds(1)) }
-            try await batches.release(whenHeld: 1)
-            try await batches.release(whenHeld: 1)
+            #expect(commit.waitingCount == 5)
+            batches.release()
+            _ = await held.next()
+            batches.release()
             var answers: [Int: Int] = [:]
             for try await (value, answer) in group { answers[value] = answer }
             #expect(answers == [1: 10, 2: 20, 3: 30, 4: 40, 5: 50, 6: 60])

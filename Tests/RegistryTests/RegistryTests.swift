@@ -601,3 +601,19 @@ struct RegistryTests {
         }
     }
 }
+
+extension RegistryTests {
+    @Test func aPreparedStatementSurvivesItsTableChangingShape() async throws {
+        let (registry, _) = try await Self.registry(poolSize: 1)
+        defer { registry.close() }
+        try await registry.withConnection { connection in
+            try connection.execute("CREATE TABLE shapes (a integer)")
+            try connection.execute("INSERT INTO shapes VALUES (1)")
+            #expect(try connection.query("SELECT * FROM shapes").first?.int("a") == 1)
+            // The statement above is prepared in this session; its plan's result type is now stale.
+            try connection.execute("ALTER TABLE shapes ADD COLUMN b integer DEFAULT 2")
+            let row = try #require(try connection.query("SELECT * FROM shapes").first)
+            #expect(try row.int("a") == 1 && row.int("b") == 2)
+        }
+    }
+}
