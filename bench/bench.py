@@ -12,11 +12,13 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
@@ -171,19 +173,16 @@ def cpu_by_role():
     return totals
 
 
-def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0, poll=True):
-    """Runs `kassa load` and returns its JSON summary; progress lines go to stderr as they come.
-    Without poll it only posts (outcomes are counted in the registry)."""
+def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0):
+    """Runs `kassa load` (posts, then polls every report as a shop does) and returns its JSON
+    summary; progress lines go to stderr as they come."""
     args = [KASSA_BIN, "load", "--url", f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4",
             "--credentials", os.path.join(CLUSTER_DIR, "tenants.json"), "--rate", f"{rate:.1f}",
             "--duration", f"{seconds}s", "--duplicate-ratio", "0", "--drain-timeout", str(drain_s), "--json",
             "--poll-interval-ms", str(poll_ms), "--seed", "1"]
     if tenants:
         args += ["--tenants", str(tenants)]
-    if not poll:
-        # Open loop above capacity: enough connections that posts do not queue in the client
-        # (rate x answer time; AsyncHTTPClient's pool queue costs O(n) per timed-out post).
-        args += ["--no-poll", "--connections", "1024"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
     last = time.monotonic()
     for line in proc.stderr:
@@ -192,8 +191,44 @@ def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0, poll=True):
             last = time.monotonic()
     out = proc.stdout.read()
     proc.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [l for l in out.splitlines() if l.startswith("{")]
-    return json.loads(lines[-1]) if lines else {}
+    summary = json.loads(lines[-1]) if lines else {}
+    # The generator shares the machine's two cores with the cluster, so its cost is reported too.
+    summary["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return summary
+
+
+def tenant_tokens():
+    """Every bench tenant with a token from the ingress's getToken: (tenant, token) pairs."""
+    with open(os.path.join(CLUSTER_DIR, "tenants.json")) as f:
+        tenants = json.load(f)
+    pairs = []
+    for tenant in tenants:
+        request = urllib.request.Request(f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/getToken",
+                                         data=json.dumps({"login": tenant["login"], "pass": tenant["password"]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            pairs.append((tenant, json.load(answer)["token"]))
+    return pairs
+
+
+def paced_load(rate, seconds, connections=256):
+    """Posts receipts at `rate` per second for `seconds` with wrk and bench/paced.lua, round-robin
+    over every tenant, without polling (outcomes are counted in the registry). Returns what wrk
+    counted and the CPU it used: the generator shares the machine with the cluster."""
+    listing = os.path.join(CLUSTER_DIR, "paced-tenants.txt")
+    with open(listing, "w") as f:
+        for tenant, token in tenant_tokens():
+            f.write(f"{tenant['group_code']} {token} {tenant['inn']} {tenant['payment_address']}\n")
+    env = dict(os.environ, BENCH_TENANTS=listing, BENCH_RATE=str(rate), BENCH_THREADS="2")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    say(f"  load: wrk, {connections} connections, {rate:.0f}/s for {seconds} s")
+    counted = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, os.path.join(ROOT, "bench", "paced.lua"), env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    counted["sent_per_s"] = counted["requests"] / seconds
+    counted["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return counted
 
 
 # --- scenarios --------------------------------------------------------------------------
@@ -226,7 +261,9 @@ def dispatch(kassas, seconds, warmup):
         time.sleep(warmup)
         sql("SELECT pg_stat_statements_reset()")
         marks["t0"], marks["cpu0"], marks["rows0"] = time.time(), cpu_by_role(), rows_written()
-        time.sleep(seconds - warmup - 2)
+        while time.time() < marks["t0"] + seconds - warmup - 2:
+            time.sleep(min(15, marks["t0"] + seconds - warmup - 2 - time.time()))
+            say(f"  dispatch K={kassas}: {fiscalized_between(marks['t0'], time.time())} fiscalized since measuring began")
         marks["t1"], marks["cpu1"], marks["rows1"] = time.time(), cpu_by_role(), rows_written()
         marks["statements"] = statements_since_reset()
         marks["rss"] = {name: rss_mib(pid) for name, pid in pids().items()}
@@ -236,7 +273,7 @@ def dispatch(kassas, seconds, warmup):
     # Posts only: above capacity the backlog grows for the whole run, and polling all of it
     # would take the CPU the receipts need (the load generator shares the machine). The
     # latency scenario polls as a shop does.
-    summary = load(rate, seconds, poll=False)
+    summary = paced_load(rate, seconds)
     watcher.join()
     t0, t1 = marks["t0"], marks["t1"]
     window = t1 - t0
@@ -267,7 +304,9 @@ def dispatch(kassas, seconds, warmup):
             "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / HEARTBEAT_S),
             "top": sorted(marks["statements"], reverse=True)[:12],
         },
-        "load": {k: summary.get(k) for k in ("sent", "accepted", "achievedRate", "maxScheduleLagMilliseconds", "backpressure503", "rejected", "rejectedByReason")},
+        "load": {"generator": "wrk + bench/paced.lua", "sent": summary["requests"], "sent_per_s": summary["sent_per_s"],
+                 "non_2xx": summary["non_2xx"], "p99_ms": summary["p99_ms"], "cpu_s": summary["cpu_s"],
+                 "cpu_ms_per_post": 1000 * summary["cpu_s"] / max(1, summary["requests"])},
     }
     say(f"dispatch K={kassas}: {per_second:.1f}/s fiscalized of {capacity:.1f}/s possible: utilization {result['utilization']:.3f} "
         f"(target 0.97: ratio {result['utilization'] / 0.97:.3f})")
@@ -329,11 +368,7 @@ def ingress(seconds, connections):
     for name, pid in pids().items():
         if name.startswith("dispatcher-"):
             os.kill(pid, 15)
-    with open(os.path.join(CLUSTER_DIR, "tenants.json")) as f:
-        tenant = json.load(f)[0]
-    token = json.loads(subprocess.run(
-        ["curl", "-s", "-X", "POST", f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/getToken", "-H", "Content-Type: application/json",
-         "-d", json.dumps({"login": tenant["login"], "pass": tenant["password"]})], capture_output=True, text=True, check=True).stdout)["token"]
+    tenant, token = tenant_tokens()[0]
     env = dict(os.environ, BENCH_TOKEN=token, BENCH_INN=tenant["inn"], BENCH_ADDRESS=tenant["payment_address"])
     script = os.path.join(ROOT, "bench", "receipt.lua")
     say(f"ingress: no-op endpoint, {connections} keep-alive connections for {seconds} s")

@@ -89,18 +89,22 @@ public enum PostgresText {
     /// Text for a one-dimensional array parameter (`text[]`, `bigint[]`, `uuid[]`, ...):
     /// every element double-quoted with `"` and `\` escaped, nil as NULL.
     public static func array(_ elements: [String?]) -> String {
-        var out = "{"
+        // Built as UTF-8 bytes: receipt bodies pass through here on every admission, and walking
+        // them as Characters (grapheme clusters) was a tenth of a dispatcher's CPU.
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(elements.reduce(2) { $0 + ($1?.utf8.count ?? 4) + 3 })
         for (index, element) in elements.enumerated() {
-            if index > 0 { out += "," }
-            guard let element else { out += "NULL"; continue }
-            out += "\""
-            for character in element {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.append(character)
+            if index > 0 { out.append(UInt8(ascii: ",")) }
+            guard let element else { out.append(contentsOf: "NULL".utf8); continue }
+            out.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Text for an array parameter of integers.
