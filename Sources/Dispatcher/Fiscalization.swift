@@ -64,7 +64,7 @@ struct Fiscalization: Sendable {
             _ = try await registry.admitJob(
                 uuid: job.uuid, tenantID: job.tenantID, groupCode: job.groupCode, externalID: job.externalID,
                 operation: job.operation.rawValue, acceptedAt: job.acceptedAt, callbackURL: job.callbackURL,
-                body: String(decoding: try job.encoded(), as: UTF8.self))
+                body: String(decoding: job.encoded(), as: UTF8.self))
             return try await registry.writeIntent(kassaID: kassa.id, jobUUID: job.uuid, epoch: kassa.epoch,
                                                   lastDocumentNumber: kassa.lastDocumentNumber, allowElsewhere: resend)
         }
@@ -208,7 +208,7 @@ struct Fiscalization: Sendable {
                                      totalKopecks: document.total ?? 0, annulJobUUID: refund.uuid)
         try await registry.recordDuplicate(record, epoch: kassa.epoch, tenantID: job.tenantID, groupCode: job.groupCode,
                                            annulExternalID: refund.externalID, annulOperation: refund.operation.rawValue,
-                                           annulBody: String(decoding: try refund.encoded(), as: UTF8.self))
+                                           annulBody: String(decoding: refund.encoded(), as: UTF8.self))
         return .duplicate(annul: refund)
     }
 

@@ -13,14 +13,8 @@ public struct KafkaJobPublisher: JobPublisher {
     }
 
     public func publish(_ job: ReceiptJob) async throws(PublishFailure) {
-        let value: [UInt8]
         do {
-            value = try job.encoded()
-        } catch {
-            throw .unavailable("encoding the job failed: \(error)")
-        }
-        do {
-            _ = try await producer.send(topic: topic, key: Array(job.groupCode.utf8), value: value)
+            _ = try await producer.send(topic: topic, key: Array(job.groupCode.utf8), value: job.encoded())
         } catch KafkaError.queueFull {
             throw .backpressure
         } catch {

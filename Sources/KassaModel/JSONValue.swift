@@ -10,40 +10,22 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    /// Parses UTF-8 JSON text. Throws `JSONValue.ParseError` with the parser's reason.
-    public static func parse(_ bytes: some Sequence<UInt8>) throws -> JSONValue {
-        let data = Data(bytes)
-        let any: Any
-        do {
-            any = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
-        } catch {
-            throw ParseError(reason: "the body is not valid JSON")
+    /// Parses UTF-8 JSON text. Throws `JSONValue.ParseError` saying what is wrong and where
+    /// (line and column).
+    public static func parse(_ bytes: some Sequence<UInt8>) throws(ParseError) -> JSONValue {
+        let read = { (buffer: UnsafeBufferPointer<UInt8>) in
+            Result { () throws(ParseError) -> JSONValue in
+                var reader = JSONReader(buffer)
+                return try reader.document()
+            }
         }
-        return JSONValue(any)
+        if let parsed = bytes.withContiguousStorageIfAvailable(read) { return try parsed.get() }
+        return try Array(bytes).withUnsafeBufferPointer(read).get()
     }
 
     public struct ParseError: Error, Sendable, CustomStringConvertible {
         public let reason: String
         public var description: String { reason }
-    }
-
-    init(_ any: Any) {
-        // Containers and strings are tried first: casting a Swift container to NSNumber (or
-        // NSNull) first bridges it, and everything in it, to Objective-C, which made this
-        // conversion ten times the cost of the parse itself.
-        switch any {
-        case let o as [String: Any]:
-            self = .object(o.mapValues(JSONValue.init))
-        case let s as String:
-            self = .string(s)
-        case let a as [Any]:
-            self = .array(a.map(JSONValue.init))
-        case let n as NSNumber:
-            // JSONSerialization gives NSNumber for both booleans and numbers; tell them apart by type.
-            if isJSONBoolean(n) { self = .bool(n.boolValue) } else { self = .number(n.doubleValue) }
-        default:
-            self = .null  // NSNull
-        }
     }
 
     public subscript(key: String) -> JSONValue? {
@@ -62,14 +44,6 @@ public enum JSONValue: Sendable, Equatable {
         case .object: "object"
         }
     }
-}
-
-/// True when the NSNumber came from a JSON `true`/`false`.
-private func isJSONBoolean(_ n: NSNumber) -> Bool {
-    // Foundation boxes JSON booleans with objCType "c"; integers are "i"/"q", decimals "d".
-    // (`n is Bool` would also be true for 0 and 1.)
-    let t = String(cString: n.objCType)
-    return t == "c" || t == "B"
 }
 
 extension JSONValue {

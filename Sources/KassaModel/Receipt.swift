@@ -29,8 +29,8 @@ public enum TaxSystem: String, Sendable, Codable, CaseIterable {
 }
 
 /// A receipt as the kassa needs it, with money already in kopecks.
-public struct Receipt: Sendable, Codable, Equatable {
-    public struct Client: Sendable, Codable, Equatable {
+public struct Receipt: Sendable, Equatable {
+    public struct Client: Sendable, Equatable {
         public var email: String?
         public var phone: String?
         public var name: String?
@@ -43,7 +43,7 @@ public struct Receipt: Sendable, Codable, Equatable {
         }
     }
 
-    public struct Company: Sendable, Codable, Equatable {
+    public struct Company: Sendable, Equatable {
         public var email: String?
         public var sno: TaxSystem?
         public var inn: String
@@ -58,7 +58,7 @@ public struct Receipt: Sendable, Codable, Equatable {
         }
     }
 
-    public struct Item: Sendable, Codable, Equatable {
+    public struct Item: Sendable, Equatable {
         public var name: String
         public var price: Kopecks
         public var quantity: Milliunits
@@ -82,7 +82,7 @@ public struct Receipt: Sendable, Codable, Equatable {
         }
     }
 
-    public struct Payment: Sendable, Codable, Equatable {
+    public struct Payment: Sendable, Equatable {
         /// 0 cash, 1 cashless, 2 prepayment offset, 3 credit, 4 counter-provision, 5–9 extended.
         public var type: Int
         public var sum: Kopecks

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A receipt job as it travels on the job topic, keyed by the tenant's group code.
-public struct ReceiptJob: Sendable, Codable, Equatable {
+public struct ReceiptJob: Sendable, Equatable {
     public var uuid: UUID
     public var groupCode: String
     public var tenantID: Int64
@@ -41,28 +41,6 @@ public struct ReceiptJob: Sendable, Codable, Equatable {
         refund.annuls = uuid
         return refund
     }
-
-    /// The wire form on the job topic (JSON, dates as milliseconds since 1970).
-    public func encoded() throws -> [UInt8] {
-        Array(try ReceiptJob.encoder.encode(self))
-    }
-
-    public static func decode(_ bytes: [UInt8]) throws -> ReceiptJob {
-        try decoder.decode(ReceiptJob.self, from: Data(bytes))
-    }
-
-    private static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.dateEncodingStrategy = .millisecondsSince1970
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }()
-
-    private static let decoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .millisecondsSince1970
-        return d
-    }()
 }
 
 /// The fiscal attributes of a done receipt, as the report's `payload` carries them.

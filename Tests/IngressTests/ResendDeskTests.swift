@@ -106,7 +106,7 @@ import Testing
         let job = ReceiptJob(uuid: uuid, groupCode: "shop-tea", tenantID: tenantID, operation: .sell, externalID: "e-\(uuid)",
                              acceptedAt: Date(timeIntervalSince1970: 1_800_000_000), timestamp: Date(timeIntervalSince1970: 1_800_000_000),
                              callbackURL: nil, receipt: receipt)
-        return String(decoding: try job.encoded(), as: UTF8.self)
+        return String(decoding: job.encoded(), as: UTF8.self)
     }
 
     /// Four failed jobs (the last without a body) accepted a minute apart, and one done job.
