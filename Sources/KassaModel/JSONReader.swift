@@ -260,7 +260,8 @@ struct JSONReader: ~Copyable {
             return negative ? -magnitude : magnitude
         }
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        guard let value = Double(text) else {
+        // JSON has no infinity: a literal beyond Double's range is refused, not read as ±inf.
+        guard let value = Double(text), value.isFinite else {
             index = start
             throw failure("a number is out of range")
         }

@@ -68,6 +68,7 @@ import Testing
             ("\"\\udc00\"", "a \\u escape is a lone surrogate at line 1, column 8"),
             ("\"\\u12\"", "a \\u escape needs four hex digits at line 1, column 4"),
             ("NaN", "expected a value at line 1, column 1"),
+            ("[1e400]", "a number is out of range at line 1, column 2"),
         ]
         for (text, reason) in cases {
             #expect(refusal(Array(text.utf8)) == reason, "\(text)")
