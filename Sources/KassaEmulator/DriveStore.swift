@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 import KassaWire
 
 #if canImport(Glibc)
@@ -108,18 +109,14 @@ struct DriveStore: Sendable {
     /// Appends `documents` (one line each) after the archive's last whole line, fsyncs, and
     /// returns the index that counts them. On failure the file is cut back to where it was.
     func append(_ documents: [FiscalDocument], to index: ArchiveIndex) throws(StorageError) -> ArchiveIndex {
-        let encoder = WireJSON.makeEncoder()
         var bytes: [UInt8] = []
         var lengths: [Int64] = []
         for document in documents {
-            do {
-                let line = try encoder.encode(document)
-                bytes += line
-                bytes.append(UInt8(ascii: "\n"))
-                lengths.append(Int64(line.count + 1))
-            } catch {
-                throw StorageError(path: archivePath, message: "cannot encode document: \(error)")
-            }
+            var line = JSONWriter(capacity: 768)
+            document.write(to: &line)
+            bytes += line.bytes
+            bytes.append(UInt8(ascii: "\n"))
+            lengths.append(Int64(line.bytes.count + 1))
         }
         let fd = try FileIO.open(archivePath, O_WRONLY | O_CREAT)
         defer { FileIO.close(fd) }

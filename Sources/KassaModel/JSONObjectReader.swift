@@ -119,7 +119,8 @@ public struct JSONObjectReader: Sendable {
     }
 }
 
-/// A member of the wrong type, or missing: "receipt.items[0].price: expected an integer, found a string".
+/// A member of the wrong type, or missing: "receipt.items[0].price: expected an integer, found a string",
+/// "receipt.total: missing (expected an integer)".
 public struct JSONShapeError: Error, Sendable, Equatable, CustomStringConvertible {
     public var path: String
     public var expected: String
@@ -133,7 +134,8 @@ public struct JSONShapeError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 
     public var description: String {
-        let found = foundType.map { "found \($0 == "array" || $0 == "object" ? "an" : "a") \($0)" } ?? "missing"
-        return "\(path.isEmpty ? "(document)" : path): expected \(expected), \(found)"
+        let place = path.isEmpty ? "(document)" : path
+        guard let foundType else { return "\(place): missing (expected \(expected))" }
+        return "\(place): expected \(expected), found \(foundType == "array" || foundType == "object" ? "an" : "a") \(foundType)"
     }
 }

@@ -76,44 +76,9 @@ extension FiscalDocument {
     /// `archive.jsonl` line with Python's
     /// `json.dumps({k: v for k, v in doc.items() if k != "fiscal_document_attribute"}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`.
     public var canonicalText: String {
-        var members: [String: CanonicalJSON] = [
-            "kind": .string(kind.rawValue),
-            "fiscal_document_number": .integer(fiscalDocumentNumber),
-            "shift_number": .integer(shiftNumber),
-            "datetime": .string(datetime),
-            "fn_serial": .string(fnSerial),
-            "registration_number": .string(registrationNumber),
-        ]
-        if let fiscalReceiptNumber { members["fiscal_receipt_number"] = .integer(fiscalReceiptNumber) }
-        if let jobID { members["job_id"] = .string(jobID) }
-        if let annuls { members["annuls"] = .string(annuls) }
-        if let operation { members["operation"] = .string(operation.rawValue) }
-        if let total { members["total"] = .integer(total) }
-        if let inn { members["inn"] = .string(inn) }
-        if let paymentAddress { members["payment_address"] = .string(paymentAddress) }
-        if let sno { members["sno"] = .string(sno) }
-        if let client {
-            var contact: [String: CanonicalJSON] = [:]
-            if let email = client.email { contact["email"] = .string(email) }
-            if let phone = client.phone { contact["phone"] = .string(phone) }
-            members["client"] = .object(contact)
-        }
-        if let items {
-            members["items"] = .array(
-                items.map { item in
-                    .object([
-                        "name": .string(item.name), "price": .integer(item.price),
-                        "quantity": .integer(item.quantity), "sum": .integer(item.sum), "vat": .string(item.vat),
-                        "payment_method": .string(item.paymentMethod),
-                        "payment_object": .string(item.paymentObject),
-                    ])
-                })
-        }
-        if let payments {
-            members["payments"] = .array(
-                payments.map { .object(["type": .integer(Int64($0.type)), "sum": .integer($0.sum)]) })
-        }
-        if let receiptsInShift { members["receipts_in_shift"] = .integer(receiptsInShift) }
-        return CanonicalJSON.object(members).serialized
+        // The same writer and key order as the document's own JSON, without the sign.
+        var w = JSONWriter(capacity: 768)
+        write(to: &w, withSign: false)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }

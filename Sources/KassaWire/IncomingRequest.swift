@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 
 /// A command with its decoded arguments: what a module acts on.
 public enum KassaCommand: Sendable, Equatable {
@@ -50,35 +51,37 @@ public struct IncomingRequest: Sendable, Equatable {
 
     /// Parses one request line (without its `\n`).
     public static func parse(_ line: some Collection<UInt8>) -> Result<IncomingRequest, Rejection> {
-        let data = Data(line)
-        let decoder = WireJSON.makeDecoder()
-        let head: RequestHead
+        // One pass into a JSONValue names each envelope field's problem (and echoes the id)
+        // rather than failing the line as a whole; `sell`, the per-receipt command, reads its
+        // arguments from the same tree (`HandWrittenJSON`), the rare ones through Codable.
+        let json: JSONValue
         do {
-            head = try decoder.decode(RequestHead.self, from: data)
-        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
-            return .failure(Rejection(id: nil, "expected a JSON object, e.g. {\"id\": 1, \"cmd\": \"status\"}"))
+            json = try JSONValue.parse(line)
         } catch {
-            return .failure(Rejection(id: nil, "not JSON: \(WireJSON.describe(error))"))
+            return .failure(Rejection(id: nil, "not JSON: \(error.reason)"))
+        }
+        guard case .object(let members) = json else {
+            return .failure(Rejection(id: nil, "expected a JSON object, e.g. {\"id\": 1, \"cmd\": \"status\"}"))
         }
         let id: Int64
-        switch head.id {
+        switch integer(members["id"]) {
         case .value(let value): id = value
         case .absent, .null: return .failure(Rejection(id: nil, "id: missing"))
         case .wrongType: return .failure(Rejection(id: nil, "id: expected an integer"))
         }
         let command: WireCommand
-        switch head.cmd {
-        case .value(let name):
+        switch members["cmd"] {
+        case .string(let name)?:
             guard let known = WireCommand(rawValue: name) else {
                 let names = WireCommand.allCases.map(\.rawValue).joined(separator: ", ")
                 return .failure(Rejection(id: id, "cmd: unknown command \"\(name)\"; expected one of \(names)"))
             }
             command = known
-        case .absent, .null: return .failure(Rejection(id: id, "cmd: missing"))
-        case .wrongType: return .failure(Rejection(id: id, "cmd: expected a string"))
+        case nil, .null?: return .failure(Rejection(id: id, "cmd: missing"))
+        default: return .failure(Rejection(id: id, "cmd: expected a string"))
         }
         var epoch: Int64?
-        switch head.epoch {
+        switch integer(members["epoch"]) {
         case .absent, .null: epoch = nil
         case .value(let value) where value >= 0: epoch = value
         case .value, .wrongType: return .failure(Rejection(id: id, "epoch: expected an integer ≥ 0"))
@@ -86,17 +89,17 @@ public struct IncomingRequest: Sendable, Equatable {
         if command.requiresEpoch, epoch == nil {
             return .failure(Rejection(id: id, "epoch: required for \(command.rawValue)"))
         }
-        let hasArgs: Bool
-        switch head.args {
-        case .absent, .null: hasArgs = false
-        case .value: hasArgs = true
-        case .wrongType: return .failure(Rejection(id: id, "args: expected an object"))
+        let args: JSONValue?
+        switch members["args"] {
+        case nil, .null?: args = nil
+        case .object?: args = members["args"]
+        default: return .failure(Rejection(id: id, "args: expected an object"))
         }
 
         func arguments<Args: Decodable>(_ type: Args.Type) -> Result<Args?, Rejection> {
-            guard hasArgs else { return .success(nil) }
+            guard args != nil else { return .success(nil) }
             do {
-                return .success(try decoder.decode(ArgumentsEnvelope<Args>.self, from: data).args)
+                return .success(try WireJSON.makeDecoder().decode(ArgumentsEnvelope<Args>.self, from: Data(line)).args)
             } catch {
                 return .failure(Rejection(id: id, WireJSON.describe(error)))
             }
@@ -115,7 +118,13 @@ public struct IncomingRequest: Sendable, Equatable {
         case .openShift: parsed = .success(.openShift)
         case .closeShift: parsed = .success(.closeShift)
         case .register: parsed = required(RegisterRequest.self).map { .register($0) }
-        case .sell: parsed = required(SellRequest.self).map { .sell($0) }
+        case .sell:
+            guard let args else { return .failure(Rejection(id: id, "args: missing")) }
+            do {
+                parsed = .success(.sell(try SellRequest(reading: JSONObjectReader(args, path: "args"))))
+            } catch {
+                parsed = .failure(Rejection(id: id, error.description))
+            }
         case .archive:
             parsed = arguments(ArchiveRequest.self).flatMap { args in
                 let request = args ?? ArchiveRequest(after: 0)
@@ -130,50 +139,24 @@ public struct IncomingRequest: Sendable, Equatable {
         }
         return parsed.map { IncomingRequest(id: id, epoch: epoch, command: $0) }
     }
+
+    /// An envelope field read as an integer.
+    private enum Field {
+        case absent, null, wrongType
+        case value(Int64)
+    }
+
+    private static func integer(_ value: JSONValue?) -> Field {
+        switch value {
+        case nil: .absent
+        case .null?: .null
+        case .number(let number)? where number == number.rounded() && abs(number) <= 9_007_199_254_740_992: .value(Int64(number))
+        default: .wrongType
+        }
+    }
 }
 
 /// Reads only `args` of a request line.
 private struct ArgumentsEnvelope<Args: Decodable>: Decodable {
     var args: Args?
-}
-
-/// The envelope of a request line, read leniently so that each field's problem can be named
-/// (and the `id` echoed) rather than failing the line as a whole.
-private struct RequestHead: Decodable {
-    enum Field<Value> {
-        case absent, null, wrongType
-        case value(Value)
-    }
-
-    var id: Field<Int64>
-    var cmd: Field<String>
-    var epoch: Field<Int64>
-    /// `.value` when `args` is an object.
-    var args: Field<Void>
-
-    enum CodingKeys: String, CodingKey {
-        case id, cmd, epoch, args
-    }
-
-    init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func field<Value: Decodable>(_ key: CodingKeys, _ type: Value.Type) -> Field<Value> {
-            guard c.contains(key) else { return .absent }
-            if (try? c.decodeNil(forKey: key)) == true { return .null }
-            guard let value = try? c.decode(type, forKey: key) else { return .wrongType }
-            return .value(value)
-        }
-        id = field(.id, Int64.self)
-        cmd = field(.cmd, String.self)
-        epoch = field(.epoch, Int64.self)
-        if !c.contains(.args) {
-            args = .absent
-        } else if (try? c.decodeNil(forKey: .args)) == true {
-            args = .null
-        } else if (try? c.nestedContainer(keyedBy: CodingKeys.self, forKey: .args)) != nil {
-            args = .value(())
-        } else {
-            args = .wrongType
-        }
-    }
 }

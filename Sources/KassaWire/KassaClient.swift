@@ -140,7 +140,11 @@ public final class KassaClient: Sendable {
         let answer = try await exchange(line, timeout: timeout)
         let response: WireResponse<Result>
         do {
-            response = try WireJSON.makeDecoder().decode(WireResponse<Result>.self, from: Data(answer.readableBytesView))
+            if let read = WireResponse<Result>.handRead(answer.readableBytesView) {
+                response = read
+            } else {
+                response = try WireJSON.makeDecoder().decode(WireResponse<Result>.self, from: Data(answer.readableBytesView))
+            }
         } catch {
             await close()
             throw .protocolViolation("\(command.rawValue) answer: \(WireJSON.describe(error))")

@@ -14,11 +14,21 @@ public enum WireJSON {
         JSONDecoder()
     }
 
-    /// `value` as one protocol line: compact JSON and a `\n`.
+    /// `value` as one protocol line: compact JSON and a `\n`. A sell request or a fiscal
+    /// document's answer is written by hand (`HandWrittenJSON`), anything else by `JSONEncoder`.
     public static func line(_ value: some Encodable) throws -> ByteBuffer {
+        if let message = value as? any HandWrittenLine, let line = message.handWrittenLine() { return line }
         var data = try makeEncoder().encode(value)
         data.append(UInt8(ascii: "\n"))
         return ByteBuffer(bytes: data)
+    }
+
+    static func lineBuffer(_ json: [UInt8]) -> ByteBuffer {
+        var buffer = ByteBuffer()
+        buffer.reserveCapacity(json.count + 1)
+        buffer.writeBytes(json)
+        buffer.writeInteger(UInt8(ascii: "\n"))
+        return buffer
     }
 
     /// "args.items[0].price: expected Int64 but found a string" — what a decoding error says, with

@@ -1,5 +1,6 @@
 import Foundation
 import KassaModel
+import NIOCore
 import Testing
 
 @testable import KassaWire
@@ -26,6 +27,60 @@ struct WireTests {
         // The sign is not part of what it signs.
         document.fiscalDocumentAttribute = 1
         #expect(CanonicalJSON.object(members).serialized == document.canonicalText)
+    }
+
+    /// Every member set, with text that needs escaping.
+    static let fullDocument: FiscalDocument = {
+        var document = FiscalDocument(
+            kind: .receipt, fiscalDocumentNumber: 18, fiscalDocumentAttribute: 4_294_967_295, fiscalReceiptNumber: 6,
+            shiftNumber: 3, datetime: "23.11.2026 13:15:02", fnSerial: "9999010010010001",
+            registrationNumber: "0000000001012345", jobID: "3f2a", operation: .sellRefund, total: 30000, inn: "7707083893",
+            paymentAddress: "https://shop.example/путь?a=1&b=\"2\"\\", sno: "osn", client: WireClient(email: "a@b.ru", phone: "+79990001122"),
+            items: [WireItem(name: "Чай\tзелёный\u{1}\n", price: 15000, quantity: 2000, sum: 30000, vat: "vat20"),
+                    WireItem(name: "Мёд 😀", price: 1, quantity: 1, sum: 0, vat: "none", paymentMethod: "advance", paymentObject: "service")],
+            payments: [WirePayment(type: 1, sum: 29000), WirePayment(type: 0, sum: 1000)])
+        document.annuls = "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
+        return document
+    }()
+
+    @Test func handWrittenFormsReadBothWays() throws {
+        let shift = FiscalDocument(kind: .closeShift, fiscalDocumentNumber: 19, fiscalDocumentAttribute: 7, shiftNumber: 3,
+                                   datetime: "23.11.2026 23:59:59", fnSerial: "9999010010010001",
+                                   registrationNumber: "0000000001012345", receiptsInShift: 6)
+        for document in [Self.fullDocument, shift] {
+            var w = JSONWriter()
+            document.write(to: &w)
+            // What the hand-written form says, Codable reads; and the other way round.
+            #expect(try JSONDecoder().decode(FiscalDocument.self, from: Data(w.bytes)) == document)
+            let encoded = try WireJSON.makeEncoder().encode(document)
+            #expect(try FiscalDocument(reading: JSONObjectReader(JSONValue.parse(Array(encoded)))) == document)
+        }
+        // Byte for byte what JSONEncoder wrote, where nothing needs escaping.
+        var w = JSONWriter()
+        shift.write(to: &w)
+        #expect(w.bytes == Array(try WireJSON.makeEncoder().encode(shift)))
+
+        var sell = SellRequest(jobID: "j", operation: .buy, inn: "7707083893", paymentAddress: "https://a.example/x",
+                               sno: "usn_income", client: WireClient(phone: "+7"), items: Self.fullDocument.items ?? [],
+                               payments: [WirePayment(type: 2, sum: 30000)], total: 30000)
+        sell.annuls = "a"
+        let line = try WireJSON.line(WireRequest(id: 5, cmd: .sell, epoch: 3, args: sell))
+        #expect(try JSONDecoder().decode(WireRequest<SellRequest>.self, from: Data(line.readableBytesView.dropLast())).args == sell)
+        let parsed = try IncomingRequest.parse(line.readableBytesView.dropLast()).get()
+        #expect(parsed == IncomingRequest(id: 5, epoch: 3, command: .sell(sell)))
+    }
+
+    @Test func aDocumentAnswerIsWrittenAndReadByHandAndAFailureIsNot() throws {
+        let answer = try WireJSON.line(WireResponse.success(id: 41, Self.fullDocument))
+        #expect(WireResponse<FiscalDocument>.handRead(answer.readableBytesView)?.result == Self.fullDocument)
+        #expect(try JSONDecoder().decode(WireResponse<FiscalDocument>.self, from: Data(answer.readableBytesView)).result == Self.fullDocument)
+        // A failure goes through Codable (its error has no hand-written form) and is not read by hand.
+        let failure = try WireJSON.line(WireResponse<FiscalDocument>.failure(id: 41, .badRequest("x")))
+        #expect(WireResponse<FiscalDocument>.handRead(failure.readableBytesView) == nil)
+        #expect(String(buffer: failure).contains(#""ok":false"#))
+        // A result of the wrong shape is left to Codable, which says what is wrong.
+        let broken = String(buffer: answer).replacingOccurrences(of: #""shift_number":3"#, with: #""shift_number":"3""#)
+        #expect(WireResponse<FiscalDocument>.handRead(ByteBuffer(string: broken).readableBytesView) == nil)
     }
 
     @Test func requestsParse() throws {
