@@ -269,6 +269,48 @@ extension Registry {
             $$
             """,
         ]),
+        Migration(version: 7, name: "write_intent answers a written intent without reading it back", statements: [
+            // Migration 5's function, except that an intent it has just inserted is answered
+            // from what it wrote: the fence held (the kassa's row locked FOR SHARE at p_epoch)
+            // and the insert succeeded, so the epoch seen and the intent held are p_epoch and
+            // p_job. Two of its six statements go from the common path; each costs an executor
+            // start, a large share of the registry's CPU per receipt.
+            """
+            CREATE OR REPLACE FUNCTION write_intent(p_kassa bigint, p_job uuid, p_epoch bigint, p_last_document bigint,
+                                                    p_allow_elsewhere boolean)
+            RETURNS TABLE (job_found boolean, job_status text, elsewhere bigint, fence_held boolean,
+                           inserted boolean, seen_epoch bigint, held_job uuid, held_epoch bigint)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                job_found := false; fence_held := false; inserted := false;
+                SELECT j.status INTO job_status FROM jobs j WHERE j.uuid = p_job FOR UPDATE;
+                IF NOT FOUND THEN RETURN NEXT; RETURN; END IF;
+                job_found := true;
+                IF job_status <> 'wait' THEN RETURN NEXT; RETURN; END IF;
+                IF NOT p_allow_elsewhere THEN
+                    SELECT i.kassa_id INTO elsewhere FROM intents i
+                    WHERE i.job_uuid = p_job AND i.kassa_id <> p_kassa LIMIT 1;
+                    IF FOUND THEN RETURN NEXT; RETURN; END IF;
+                END IF;
+                PERFORM 1 FROM kassas k WHERE k.id = p_kassa AND k.lease_epoch = p_epoch FOR SHARE;
+                fence_held := FOUND;
+                IF fence_held THEN
+                    INSERT INTO intents (kassa_id, job_uuid, lease_epoch, last_document_number)
+                    VALUES (p_kassa, p_job, p_epoch, p_last_document)
+                    ON CONFLICT (kassa_id) DO NOTHING;
+                    inserted := FOUND;
+                    IF inserted THEN
+                        seen_epoch := p_epoch; held_job := p_job; held_epoch := p_epoch;
+                        RETURN NEXT; RETURN;
+                    END IF;
+                END IF;
+                SELECT k.lease_epoch INTO seen_epoch FROM kassas k WHERE k.id = p_kassa;
+                SELECT i.job_uuid, i.lease_epoch INTO held_job, held_epoch FROM intents i WHERE i.kassa_id = p_kassa;
+                RETURN NEXT;
+            END
+            $$
+            """,
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under
