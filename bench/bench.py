@@ -182,7 +182,6 @@ def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0):
             "--poll-interval-ms", str(poll_ms), "--seed", "1"]
     if tenants:
         args += ["--tenants", str(tenants)]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment())
     last = time.monotonic()
     for line in proc.stderr:
@@ -191,42 +190,37 @@ def load(rate, seconds, tenants=None, poll_ms=250, drain_s=0):
             last = time.monotonic()
     out = proc.stdout.read()
     proc.wait()
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     lines = [l for l in out.splitlines() if l.startswith("{")]
-    summary = json.loads(lines[-1]) if lines else {}
-    # The generator shares the machine's two cores with the cluster, so its cost is reported too.
-    summary["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return summary
+    return json.loads(lines[-1]) if lines else {}
 
 
-def tenant_tokens():
-    """Every bench tenant with a token from the ingress's getToken: (tenant, token) pairs."""
+def tenant_listing(count=None):
+    """Writes the bench tenants with tokens from the ingress's getToken, one line each
+    ("group_code token inn payment_address", as bench/receipt.lua reads them); returns its path."""
     with open(os.path.join(CLUSTER_DIR, "tenants.json")) as f:
-        tenants = json.load(f)
-    pairs = []
-    for tenant in tenants:
-        request = urllib.request.Request(f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/getToken",
-                                         data=json.dumps({"login": tenant["login"], "pass": tenant["password"]}).encode(),
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            pairs.append((tenant, json.load(answer)["token"]))
-    return pairs
+        tenants = json.load(f)[:count]
+    path = os.path.join(CLUSTER_DIR, "wrk-tenants.txt")
+    with open(path, "w") as listing:
+        for tenant in tenants:
+            request = urllib.request.Request(f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/getToken",
+                                             data=json.dumps({"login": tenant["login"], "pass": tenant["password"]}).encode(),
+                                             headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                token = json.load(answer)["token"]
+            listing.write(f"{tenant['group_code']} {token} {tenant['inn']} {tenant['payment_address']}\n")
+    return path
 
 
 def paced_load(rate, seconds, connections=1024):
-    """Posts receipts at `rate` per second for `seconds` with wrk and bench/paced.lua, round-robin
+    """Posts receipts at `rate` per second for `seconds` with wrk and bench/receipt.lua, round-robin
     over every tenant, without polling (outcomes are counted in the registry). A connection waits
     for its answer, and answers slow down on a saturated machine: 256 connections posted only
     1,639 of 2,816/s at K = 2,304, so there are 1,024. Returns what wrk counted and the CPU it
     used: the generator shares the machine with the cluster."""
-    listing = os.path.join(CLUSTER_DIR, "paced-tenants.txt")
-    with open(listing, "w") as f:
-        for tenant, token in tenant_tokens():
-            f.write(f"{tenant['group_code']} {token} {tenant['inn']} {tenant['payment_address']}\n")
-    env = dict(os.environ, BENCH_TENANTS=listing, BENCH_RATE=str(rate), BENCH_THREADS="2")
+    env = dict(os.environ, BENCH_TENANTS=tenant_listing(), BENCH_RATE=str(rate), BENCH_THREADS="2")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     say(f"  load: wrk, {connections} connections, {rate:.0f}/s for {seconds} s")
-    counted = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, os.path.join(ROOT, "bench", "paced.lua"), env)
+    counted = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, os.path.join(ROOT, "bench", "receipt.lua"), env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     counted["sent_per_s"] = counted["requests"] / seconds
     counted["cpu_s"] = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
@@ -306,7 +300,7 @@ def dispatch(kassas, seconds, warmup):
             "lease_renewals_per_heartbeat": renewals / max(1.0, dispatchers * window / HEARTBEAT_S),
             "top": sorted(marks["statements"], reverse=True)[:12],
         },
-        "load": {"generator": "wrk + bench/paced.lua", "sent": summary["requests"], "sent_per_s": summary["sent_per_s"],
+        "load": {"generator": "wrk + bench/receipt.lua", "sent": summary["requests"], "sent_per_s": summary["sent_per_s"],
                  "non_2xx": summary["non_2xx"], "p99_ms": summary["p99_ms"], "cpu_s": summary["cpu_s"],
                  "cpu_ms_per_post": 1000 * summary["cpu_s"] / max(1, summary["requests"])},
     }
@@ -370,14 +364,13 @@ def ingress(seconds, connections):
     for name, pid in pids().items():
         if name.startswith("dispatcher-"):
             os.kill(pid, 15)
-    tenant, token = tenant_tokens()[0]
-    env = dict(os.environ, BENCH_TOKEN=token, BENCH_INN=tenant["inn"], BENCH_ADDRESS=tenant["payment_address"])
+    env = dict(os.environ, BENCH_TENANTS=tenant_listing(count=1))  # one tenant's receipts, as fast as answered
     script = os.path.join(ROOT, "bench", "receipt.lua")
     say(f"ingress: no-op endpoint, {connections} keep-alive connections for {seconds} s")
-    noop = wrk(f"http://127.0.0.1:{INGRESS_PORT}/bench/noop", seconds, connections, script, env)
+    noop = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, dict(env, BENCH_PATH="/bench/noop"))
     cpu0 = cpu_by_role()
     say(f"ingress: receipts to Kafka, {connections} keep-alive connections for {seconds} s")
-    sell = wrk(f"http://127.0.0.1:{INGRESS_PORT}/possystem/v4/{tenant['group_code']}/sell", seconds, connections, script, env)
+    sell = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, env)
     cpu1 = cpu_by_role()
     ratio = sell["ok_per_s"] / noop["ok_per_s"] if noop["ok_per_s"] else 0
     result = {"connections": connections, "seconds": seconds, "noop": noop, "receipts": sell, "ratio": ratio,

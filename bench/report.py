@@ -59,17 +59,15 @@ def main():
     if dispatch:
         runs = dispatch["runs"]
         lines += ["## Dispatch efficiency (offered 110% of K / 0.9 s)", "",
-                  "The load generator (wrk with `bench/paced.lua`, paced to the offered rate) only posts here; fiscalized "
+                  "The load generator (wrk with `bench/receipt.lua`, paced to the offered rate) only posts here; fiscalized "
                   "receipts are counted in the registry. It shares the two cores with the cluster; its CPU is shown per post.", "",
                   "| K | limit /s | offered /s | posted /s | fiscalized /s | utilization | target ≥ 0.97 | ratio to target | generator CPU ms/post |",
                   "|---|---|---|---|---|---|---|---|---|"]
         for r in runs:
             u = r["utilization"]
-            load = r.get("load", {})
-            posted = f"{load['sent_per_s']:.1f}" if "sent_per_s" in load else "–"
-            generator = f"{load['cpu_ms_per_post']:.3f}" if "cpu_ms_per_post" in load else "–"
-            lines.append(f"| {r['kassas']} | {r['limit_per_s']:.1f} | {r['offered_per_s']:.1f} | {posted} | {r['fiscalized_per_s']:.1f} | "
-                         f"{u:.3f} | {verdict(u >= 0.97)} | {u / 0.97:.3f} | {generator} |")
+            load = r["load"]
+            lines.append(f"| {r['kassas']} | {r['limit_per_s']:.1f} | {r['offered_per_s']:.1f} | {load['sent_per_s']:.1f} | "
+                         f"{r['fiscalized_per_s']:.1f} | {u:.3f} | {verdict(u >= 0.97)} | {u / 0.97:.3f} | {load['cpu_ms_per_post']:.3f} |")
         lines += ["", "![utilization](utilization.png)", ""]
         plot_against_k(runs, {"utilization": [r["utilization"] for r in runs]}, "Kassa utilization at 110% offered load",
                        "fiscalized/s ÷ (K / 0.9)", "utilization.png", limit=0.97, limit_label="target 0.97")
@@ -81,8 +79,8 @@ def main():
                   "|---|---|---|---|---|"]
         for r in runs:
             g = r["registry"]
-            written = g.get("rows_written_per_receipt", g.get("writes_per_receipt"))
-            lines.append(f"| {r['kassas']} | {r['fiscalized_per_s']:.1f} | {g['statements_per_receipt']:.2f} | {written:.2f} | {g['lease_renewals_per_heartbeat']:.2f} |")
+            lines.append(f"| {r['kassas']} | {r['fiscalized_per_s']:.1f} | {g['statements_per_receipt']:.2f} | "
+                         f"{g['rows_written_per_receipt']:.2f} | {g['lease_renewals_per_heartbeat']:.2f} |")
         by_table = runs[-1]["registry"].get("rows_written_per_receipt_by_table")
         if by_table:
             lines += ["", "Rows written per receipt at the largest K, by table: "
@@ -106,13 +104,15 @@ def main():
             # What each added kassa costs, without the process's fixed start-up memory: the slope
             # between consecutive runs.
             lines += ["", "Added memory per 1,000 added kassas (slope between runs), MiB:", "", "| K | dispatchers | emulator |", "|---|---|---|"]
-            slopes = []
+            def total(run, role):
+                return sum(v for n, v in run["rss_mib"].items() if n.startswith(role))
+
+            def slope(a, b, role):
+                """MiB per 1,000 kassas added from run a to run b."""
+                return (total(b, role) - total(a, role)) / ((b["kassas"] - a["kassas"]) / 1000)
+
             for a, b in zip(runs, runs[1:]):
-                dk = (b["kassas"] - a["kassas"]) / 1000
-                slope = {role: (sum(v for n, v in b["rss_mib"].items() if n.startswith(role))
-                                - sum(v for n, v in a["rss_mib"].items() if n.startswith(role))) / dk for role in ("dispatcher", "emulator")}
-                slopes.append(slope)
-                lines.append(f"| {a['kassas']} → {b['kassas']} | {slope['dispatcher']:.0f} | {slope['emulator']:.0f} |")
+                lines.append(f"| {a['kassas']} → {b['kassas']} | {slope(a, b, 'dispatcher'):.0f} | {slope(a, b, 'emulator'):.0f} |")
             lines += ["", f"Growth from K={first['kassas']} to K={last['kassas']} (target: grows no more than 20%; below 1 it fell):", ""]
             for role in roles:
                 a, b = first["cpu_ms_per_receipt"].get(role, 0), last["cpu_ms_per_receipt"].get(role, 0)
@@ -122,12 +122,10 @@ def main():
             # added kassa costs: judge the cost of an added kassa (the slope) instead, over the
             # longest spans there are (one step alone is noisy: a dispatcher's memory also holds
             # the backlog it has admitted).
-            def total(run, role):
-                return sum(v for n, v in run["rss_mib"].items() if n.startswith(role))
             for role in ("dispatcher", "emulator"):
-                a = (total(runs[1], role) - total(runs[0], role)) / ((runs[1]["kassas"] - runs[0]["kassas"]) / 1000)
+                a = slope(runs[0], runs[1], role)
                 if len(runs) > 2 and a > 0:
-                    b = (total(runs[-1], role) - total(runs[1], role)) / ((runs[-1]["kassas"] - runs[1]["kassas"]) / 1000)
+                    b = slope(runs[1], runs[-1], role)
                     lines.append(f"- memory per added kassa, {role}: {a:.0f} MiB per 1,000 from {runs[0]['kassas']} to {runs[1]['kassas']}, "
                                  f"{b:.0f} from {runs[1]['kassas']} to {runs[-1]['kassas']}: ×{b / a:.2f} ({verdict(b / a <= 1.2)})")
         lines += ["", "![cpu per receipt](cpu-per-receipt.png) ![memory per kassa](memory-per-kassa.png)", ""]
