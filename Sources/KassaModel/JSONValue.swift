@@ -47,60 +47,11 @@ public enum JSONValue: Sendable, Equatable {
 }
 
 extension JSONValue {
-    /// Compact JSON text with keys sorted, so output is stable for tests and logs.
+    /// Compact JSON text with keys sorted, so output is stable for tests and logs (`JSONWriter`).
     public func serialized() -> String {
-        var out = ""
-        write(to: &out)
-        return out
-    }
-
-    private func write(to out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .number(let d):
-            if d == d.rounded(), abs(d) < 1e15 { out += String(Int64(d)) } else { out += "\(d)" }
-        case .string(let s): JSONValue.writeString(s, to: &out)
-        case .array(let a):
-            out += "["
-            for (i, v) in a.enumerated() {
-                if i > 0 { out += "," }
-                v.write(to: &out)
-            }
-            out += "]"
-        case .object(let o):
-            out += "{"
-            for (i, key) in o.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                JSONValue.writeString(key, to: &out)
-                out += ":"
-                o[key]?.write(to: &out)
-            }
-            out += "}"
-        }
-    }
-
-    /// Appends `s` as a JSON string: raw UTF-8 with only `"`, `\` and control characters escaped
-    /// (`\b \f \n \r \t`, others as lowercase `\u00xx`), as Python's `json.dumps(ensure_ascii=False)`
-    /// writes it. The kassa's canonical document text depends on exactly this form.
-    public static func writeString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{08}": out += "\\b"
-            case "\u{0C}": out += "\\f"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        out += "\""
+        var w = JSONWriter()
+        w.value(self)
+        return String(decoding: w.bytes, as: UTF8.self)
     }
 }
 

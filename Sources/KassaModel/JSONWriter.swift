@@ -77,6 +77,27 @@ public struct JSONWriter: Sendable {
         needsComma = true
     }
 
+    /// A whole tree, object keys in code point order (as Python's `sort_keys` orders them).
+    public mutating func value(_ value: JSONValue) {
+        switch value {
+        case .null: null()
+        case .bool(let b): bool(b)
+        case .number(let d): number(d)
+        case .string(let text): string(text)
+        case .array(let elements):
+            beginArray()
+            for element in elements { self.value(element) }
+            endArray()
+        case .object(let members):
+            beginObject()
+            for key in members.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                self.key(key)
+                if let member = members[key] { self.value(member) }
+            }
+            endObject()
+        }
+    }
+
     /// `key` and a string value, or nothing when `value` is nil (the member is left out).
     public mutating func member(_ key: String, _ value: String?) {
         guard let value else { return }
@@ -95,7 +116,9 @@ public struct JSONWriter: Sendable {
         if needsComma { bytes.append(UInt8(ascii: ",")) }
     }
 
-    /// Raw UTF-8 with only `"`, `\` and control characters escaped, as `JSONValue.writeString` does.
+    /// Raw UTF-8 with only `"`, `\` and control characters escaped (`\b \f \n \r \t`, others as
+    /// lowercase `\u00xx`), as Python's `json.dumps(ensure_ascii=False)` writes it. The kassa's
+    /// canonical document text (the fiscal sign's input) depends on exactly this form.
     private mutating func appendString(_ value: String) {
         bytes.append(UInt8(ascii: "\""))
         for byte in value.utf8 {

@@ -60,40 +60,43 @@ public struct IncomingRequest: Sendable, Equatable {
         } catch {
             return .failure(Rejection(id: nil, "not JSON: \(error.reason)"))
         }
-        guard case .object(let members) = json else {
+        guard let envelope = try? JSONObjectReader(json) else {
             return .failure(Rejection(id: nil, "expected a JSON object, e.g. {\"id\": 1, \"cmd\": \"status\"}"))
         }
+        // A missing or null member reads as nil; one of the wrong type throws.
         let id: Int64
-        switch integer(members["id"]) {
-        case .value(let value): id = value
-        case .absent, .null: return .failure(Rejection(id: nil, "id: missing"))
-        case .wrongType: return .failure(Rejection(id: nil, "id: expected an integer"))
+        do {
+            guard let value = try envelope.optionalInt64("id") else { return .failure(Rejection(id: nil, "id: missing")) }
+            id = value
+        } catch {
+            return .failure(Rejection(id: nil, "id: expected an integer"))
         }
         let command: WireCommand
-        switch members["cmd"] {
-        case .string(let name)?:
+        do {
+            guard let name = try envelope.optionalString("cmd") else { return .failure(Rejection(id: id, "cmd: missing")) }
             guard let known = WireCommand(rawValue: name) else {
                 let names = WireCommand.allCases.map(\.rawValue).joined(separator: ", ")
                 return .failure(Rejection(id: id, "cmd: unknown command \"\(name)\"; expected one of \(names)"))
             }
             command = known
-        case nil, .null?: return .failure(Rejection(id: id, "cmd: missing"))
-        default: return .failure(Rejection(id: id, "cmd: expected a string"))
+        } catch {
+            return .failure(Rejection(id: id, "cmd: expected a string"))
         }
-        var epoch: Int64?
-        switch integer(members["epoch"]) {
-        case .absent, .null: epoch = nil
-        case .value(let value) where value >= 0: epoch = value
-        case .value, .wrongType: return .failure(Rejection(id: id, "epoch: expected an integer ≥ 0"))
+        let epoch: Int64?
+        do {
+            epoch = try envelope.optionalInt64("epoch")
+        } catch {
+            return .failure(Rejection(id: id, "epoch: expected an integer ≥ 0"))
         }
+        if let epoch, epoch < 0 { return .failure(Rejection(id: id, "epoch: expected an integer ≥ 0")) }
         if command.requiresEpoch, epoch == nil {
             return .failure(Rejection(id: id, "epoch: required for \(command.rawValue)"))
         }
-        let args: JSONValue?
-        switch members["args"] {
-        case nil, .null?: args = nil
-        case .object?: args = members["args"]
-        default: return .failure(Rejection(id: id, "args: expected an object"))
+        let args: JSONObjectReader?
+        do {
+            args = try envelope.optionalObject("args")
+        } catch {
+            return .failure(Rejection(id: id, "args: expected an object"))
         }
 
         func arguments<Args: Decodable>(_ type: Args.Type) -> Result<Args?, Rejection> {
@@ -121,7 +124,7 @@ public struct IncomingRequest: Sendable, Equatable {
         case .sell:
             guard let args else { return .failure(Rejection(id: id, "args: missing")) }
             do {
-                parsed = .success(.sell(try SellRequest(reading: JSONObjectReader(args, path: "args"))))
+                parsed = .success(.sell(try SellRequest(reading: args)))
             } catch {
                 parsed = .failure(Rejection(id: id, error.description))
             }
@@ -138,21 +141,6 @@ public struct IncomingRequest: Sendable, Equatable {
             }
         }
         return parsed.map { IncomingRequest(id: id, epoch: epoch, command: $0) }
-    }
-
-    /// An envelope field read as an integer.
-    private enum Field {
-        case absent, null, wrongType
-        case value(Int64)
-    }
-
-    private static func integer(_ value: JSONValue?) -> Field {
-        switch value {
-        case nil: .absent
-        case .null?: .null
-        case .number(let number)? where number == number.rounded() && abs(number) <= 9_007_199_254_740_992: .value(Int64(number))
-        default: .wrongType
-        }
     }
 }
 

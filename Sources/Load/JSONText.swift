@@ -71,8 +71,6 @@ struct JSONText: Sendable {
 
     /// RFC 8259 string escaping (the project's one JSON string writer).
     static func quoted(_ value: String) -> String {
-        var out = ""
-        JSONValue.writeString(value, to: &out)
-        return out
+        JSONValue.string(value).serialized()
     }
 }

@@ -13,10 +13,6 @@ public struct LoadConfiguration: Sendable {
     public var duration: Duration
     /// How often each accepted, unfinished receipt is polled.
     public var reportPollInterval: Duration = .milliseconds(250)
-    /// False: post only, and end when sending ends. For runs that count outcomes on the server
-    /// side (the benchmarks): at an offered load above capacity the backlog, and so the polls
-    /// of it, grow without bound and would take the CPU the receipts need.
-    public var pollsReports = true
     /// After the send phase, keep polling until every accepted receipt is done or
     /// failed, or until this much time has passed.
     public var drainTimeout: Duration = .seconds(120)

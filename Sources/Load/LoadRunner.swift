@@ -64,21 +64,18 @@ public struct LoadRunner: Sendable {
         let sender = Sender(
             configuration: configuration, generator: ReceiptGenerator(seed: configuration.seed, runID: runID),
             poster: poster, state: state)
+        let poller = Poller(
+            api: api, tokens: tokens, state: state, logger: logger, maxInFlight: configuration.maxPollsInFlight,
+            pollInterval: configuration.reportPollInterval, deadline: deadline)
 
         // The closure only has to outlive the task group below, which structured
         // concurrency guarantees, so it need not be escaping for callers.
         await withoutActuallyEscaping(progress) { progress in
             await withTaskGroup(of: Void.self) { group in
+                group.addTask { await sender.run(start: start) }
                 group.addTask { await Self.report(progress, state: state, start: start) }
-                if configuration.pollsReports {
-                    group.addTask { await sender.run(start: start) }
-                    // The poller ends the run: drained, or out of time.
-                    await Poller(api: api, tokens: tokens, state: state, logger: logger, maxInFlight: configuration.maxPollsInFlight,
-                                 pollInterval: configuration.reportPollInterval, deadline: deadline).run()
-                } else {
-                    // Post only: the run ends when every post has its answer.
-                    await sender.run(start: start)
-                }
+                // The poller ends the run: drained, or out of time.
+                await poller.run()
                 group.cancelAll()
             }
         }

@@ -14,7 +14,6 @@ struct LoadCommand: AsyncParsableCommand {
     @Option(help: "Seconds to keep polling reports after sending ends.") var drainTimeout: Double = 120
     @Option(help: "Milliseconds between report polls of each unfinished receipt.") var pollIntervalMs: Int = 250
     @Option(help: "Keep-alive connections to the ingress, at most. Posts beyond them wait in the client; size it as rate × answer time.") var connections: Int = 128
-    @Flag(help: "Post only: poll no reports (count outcomes on the server side); the run ends when sending does.") var noPoll = false
     @Option(help: "Append one JSON line per acknowledged receipt to this file.") var ackLog: String?
     @Option(help: "Random seed (default: from the clock).") var seed: UInt64?
     @Flag(help: "End with the summary as one JSON object on the last line.") var json = false
@@ -41,7 +40,6 @@ struct LoadCommand: AsyncParsableCommand {
         guard pollIntervalMs >= 10 else { throw ValidationError("--poll-interval-ms \(pollIntervalMs): expected at least 10") }
         configuration.reportPollInterval = .milliseconds(pollIntervalMs)
         configuration.drainTimeout = .milliseconds(Int(drainTimeout * 1000))
-        configuration.pollsReports = !noPoll
         configuration.maxConnections = connections
         let summary = try await LoadRunner(configuration: configuration, logger: logger).run { progress in
             FileHandle.standardError.write(Data((progress.line + "\n").utf8))

@@ -15,18 +15,19 @@ struct WireTests {
             paymentAddress: "https://shop.example/путь?a=1&b=\"2\"", sno: "osn", client: WireClient(email: "a@b.ru"),
             items: [WireItem(name: "Чай\tзелёный\u{1}", price: 15000, quantity: 2000, sum: 30000, vat: "vat20")],
             payments: [WirePayment(type: 1, sum: 30000)])
+        // Codable's line, its members sorted by JSONValue, against the document's hand-ordered keys.
         let line = try WireJSON.makeEncoder().encode(document)
-        guard case .object(var members) = try JSONDecoder().decode(CanonicalJSON.self, from: line) else {
+        guard case .object(var members) = try JSONValue.parse(Array(line)) else {
             Issue.record("not an object")
             return
         }
         members["fiscal_document_attribute"] = nil
-        #expect(CanonicalJSON.object(members).serialized == document.canonicalText)
+        #expect(JSONValue.object(members).serialized() == document.canonicalText)
         #expect(document.canonicalText.hasPrefix("{\"client\":{\"email\":\"a@b.ru\"},\"datetime\":"))
         #expect(document.canonicalText.contains("\"name\":\"Чай\\tзелёный\\u0001\""))
         // The sign is not part of what it signs.
         document.fiscalDocumentAttribute = 1
-        #expect(CanonicalJSON.object(members).serialized == document.canonicalText)
+        #expect(JSONValue.object(members).serialized() == document.canonicalText)
     }
 
     /// Every member set, with text that needs escaping.
