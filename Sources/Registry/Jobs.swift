@@ -390,12 +390,15 @@ extension Registry {
             throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
         }
         if try row.bool("inserted") {
-            // The results row references the job, so the job exists and was updated.
+            // A result is added only for a job on record, which the same statement marked done.
             return .recorded
         }
         // Read in a new statement: a result committed by a racing commit after the commit's
         // snapshot is visible now.
         guard let existing = try await self.result(jobUUID: jobUUID) else {
+            // Nothing added and nothing on record: commit_result adds no result for a job it
+            // cannot find (migration 8).
+            guard try await job(uuid: jobUUID) != nil else { throw RegistryError.notFound("job \(jobUUID)") }
             throw RegistryError.decoding("result for job \(jobUUID) conflicted but cannot be read")
         }
         return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
