@@ -22,6 +22,8 @@ public enum KassaChoice {
     /// The least-used candidate, avoiding kassas that already failed this receipt and, where a
     /// choice exists, their assembly, then rack, then site.
     public static func pick(from free: [KassaCandidate], failedOn: [KassaCandidate]) -> KassaCandidate? {
+        // Most receipts have failed nowhere: no domain to avoid, no sets to build.
+        if failedOn.isEmpty { return free.min { ($0.used, $0.id) < ($1.used, $1.id) } }
         let failedIDs = Set(failedOn.map(\.id))
         let eligible = free.filter { !failedIDs.contains($0.id) }
         guard !eligible.isEmpty else { return nil }

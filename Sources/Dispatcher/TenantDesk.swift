@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import KassaModel
 import KassaWire
@@ -21,9 +22,11 @@ actor TenantDesk {
         var mayBeFiscalized = false
     }
 
-    private struct Slot {
-        var record: KassaRecord
-        var kassa: LeasedKassa
+    /// A class, not a struct: `pump` looks over every slot for each receipt, and copying a slot
+    /// (its record's strings, its kassa) cost a tenth of a dispatcher's CPU at K = 2,304.
+    private final class Slot {
+        let record: KassaRecord
+        let kassa: LeasedKassa
         var busy = false
         var restUntil: ContinuousClock.Instant?
         var used = 0
@@ -32,6 +35,11 @@ actor TenantDesk {
         /// Why the kassa takes no receipts for now (its FN or OFD link), from its last status.
         var drained: DrainReason?
         var lastHealthCheck: ContinuousClock.Instant?
+
+        init(record: KassaRecord, kassa: LeasedKassa) {
+            self.record = record
+            self.kassa = kassa
+        }
     }
 
     let tenantID: Int64
@@ -45,7 +53,9 @@ actor TenantDesk {
     private let onDurable: @Sendable (Int32, Int64) -> Void
 
     private var slots: [Int64: Slot] = [:]
-    private var queue: [Queued] = []
+    /// A deque: the head leaves for each receipt and requeued jobs go back in front, while
+    /// the backlog can run to thousands (an array moved all of it each time).
+    private var queue: Deque<Queued> = []
     /// Jobs queued, running or in doubt here, so a redelivered copy is not run twice.
     private var known: Set<UUID> = []
     /// The job bodies of those, to requeue a job whose intent turned out to have no document.
@@ -169,7 +179,7 @@ actor TenantDesk {
             let address = configuration.dialAddress(site: record.site, address: record.address)
             let session = KassaSession(address: address, epoch: lease.epoch, group: group, connectTimeout: configuration.connectTimeout)
             let kassa = LeasedKassa(record: record, epoch: lease.epoch, session: session, defaultSNO: defaultSNO)
-            var slot = Slot(record: record, kassa: kassa)
+            let slot = Slot(record: record, kassa: kassa)
             // Until its first status says otherwise.
             if record.state == .drained { slot.drained = .ofdBacklog(undelivered: 0) }
             if let intent = try? await registry.intent(kassaID: record.id) {
@@ -288,7 +298,7 @@ actor TenantDesk {
     }
 
     private func requeue(_ item: Queued) {
-        queue.insert(item, at: 0)
+        queue.prepend(item)
         pump()
     }
 
@@ -310,7 +320,7 @@ actor TenantDesk {
                 c.used = slot.used
                 return c
             }
-            guard let choice = KassaChoice.pick(from: candidates, failedOn: head.failedOn), var slot = slots[choice.id] else {
+            guard let choice = KassaChoice.pick(from: candidates, failedOn: head.failedOn), let slot = slots[choice.id] else {
                 // Every free kassa already failed this job: let it wait for another.
                 if queue.count > 1, let index = queue.indices.dropFirst().first(where: { i in
                     KassaChoice.pick(from: candidates, failedOn: queue[i].failedOn) != nil
@@ -323,7 +333,6 @@ actor TenantDesk {
             queue.removeFirst()
             slot.busy = true
             slot.used += 1
-            slots[choice.id] = slot
             let kassa = slot.kassa
             let fiscalization = self.fiscalization
             Task {
@@ -477,7 +486,7 @@ actor TenantDesk {
         if item.failedOn.count > configuration.rememberedFailures {
             item.failedOn.removeFirst(item.failedOn.count - configuration.rememberedFailures)
         }
-        queue.insert(item, at: 0)
+        queue.prepend(item)
     }
 
     /// True while `kassa` (this lease, not a later one on the same kassa) is the one in its slot:
@@ -520,7 +529,7 @@ actor TenantDesk {
         let first = offsets.isEmpty ? nil : offsets.removeFirst()
         if !offsets.isEmpty { waiting[uuid] = offsets }
         logger.warning("receipt in doubt too long: resending it to another kassa (resend-and-annul)", metadata: ["job": "\(uuid)", "kassa": "\(kassa.id)"])
-        queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase], resend: true), at: 0)
+        queue.prepend(Queued(job: job, offset: first, failedOn: [kassa.candidateBase], resend: true))
         pump()
     }
 
@@ -594,7 +603,7 @@ actor TenantDesk {
             var offsets = waiting.removeValue(forKey: uuid) ?? []
             if let refund = bodies[uuid], refund.annuls != nil {
                 // A refund of ours (no offset): run it again elsewhere.
-                queue.insert(Queued(job: refund, offset: nil, failedOn: [kassa.candidateBase]), at: 0)
+                queue.prepend(Queued(job: refund, offset: nil, failedOn: [kassa.candidateBase]))
             } else if offsets.isEmpty || bodies[uuid] == nil {
                 // A previous owner's intent whose job has not been redelivered here yet: it will
                 // be, since its offset was never committed, and then runs normally.
@@ -604,7 +613,7 @@ actor TenantDesk {
             } else if let job = bodies[uuid] {
                 let first = offsets.removeFirst()
                 if !offsets.isEmpty { waiting[uuid] = offsets }
-                queue.insert(Queued(job: job, offset: first, failedOn: [kassa.candidateBase]), at: 0)
+                queue.prepend(Queued(job: job, offset: first, failedOn: [kassa.candidateBase]))
             }
         }
         pump()
