@@ -34,6 +34,7 @@ public enum ReceiptValidator {
         "pension_insurance_ip", "pension_insurance", "medical_insurance_ip", "medical_insurance", "social_insurance",
         "casino_payment",
     ]
+    public static let taxSystems = Set(TaxSystem.allCases.map(\.rawValue))
     /// vat18 and vat118 are refused since 01.04.2019.
     public static let vatTypes: Set<String> = ["none", "vat0", "vat10", "vat110", "vat20", "vat120"]
 
@@ -53,7 +54,9 @@ public enum ReceiptValidator {
     }
 }
 
-/// Collects problems while walking the JSON tree.
+/// Collects problems while walking the JSON tree. Paths and expected forms are autoclosures
+/// and built only for a problem: the ingress walks every receipt, and building them eagerly
+/// (sorting an enum's names for each field) was most of the walk's cost.
 private struct Walk {
     var schema: [FieldProblem] = []
     var consistency: [FieldProblem] = []
@@ -61,75 +64,77 @@ private struct Walk {
     mutating func fail(_ path: String, _ expected: String) { schema.append(FieldProblem(path: path, expected: expected)) }
     mutating func inconsistent(_ path: String, _ expected: String) { consistency.append(FieldProblem(path: path, expected: expected)) }
 
-    mutating func object(_ value: JSONValue?, _ path: String, required: Bool = true) -> [String: JSONValue]? {
+    mutating func object(_ value: JSONValue?, _ path: @autoclosure () -> String, required: Bool = true) -> [String: JSONValue]? {
         switch value {
         case .object(let o)?: return o
         case nil, .null?:
-            if required { fail(path, "required, an object") }
+            if required { fail(path(), "required, an object") }
             return nil
         case let v?:
-            fail(path, "an object, got \(v.typeName)")
+            fail(path(), "an object, got \(v.typeName)")
             return nil
         }
     }
 
-    mutating func string(_ value: JSONValue?, _ path: String, required: Bool, length: ClosedRange<Int>) -> String? {
+    mutating func string(_ value: JSONValue?, _ path: @autoclosure () -> String, required: Bool, length: ClosedRange<Int>) -> String? {
         switch value {
         case .string(let s)?:
             guard length.contains(s.count) else {
-                fail(path, "a string of \(length.lowerBound) to \(length.upperBound) characters, got \(s.count)")
+                fail(path(), "a string of \(length.lowerBound) to \(length.upperBound) characters, got \(s.count)")
                 return nil
             }
             return s
         case nil, .null?:
-            if required { fail(path, "required, a string of \(length.lowerBound) to \(length.upperBound) characters") }
+            if required { fail(path(), "required, a string of \(length.lowerBound) to \(length.upperBound) characters") }
             return nil
         case let v?:
-            fail(path, "a string, got \(v.typeName)")
+            fail(path(), "a string, got \(v.typeName)")
             return nil
         }
     }
 
-    mutating func oneOf(_ value: JSONValue?, _ path: String, required: Bool, _ allowed: Set<String>) -> String? {
-        let form = "one of " + allowed.sorted().joined(separator: "|")
+    mutating func oneOf(_ value: JSONValue?, _ path: @autoclosure () -> String, required: Bool, _ allowed: Set<String>) -> String? {
+        func form() -> String { "one of " + allowed.sorted().joined(separator: "|") }
         switch value {
         case .string(let s)? where allowed.contains(s): return s
         case nil, .null?:
-            if required { fail(path, "required, \(form)") }
+            if required { fail(path(), "required, \(form())") }
             return nil
         default:
-            fail(path, form)
+            fail(path(), form())
             return nil
         }
     }
 
     /// A decimal number with at most `places` decimals within `range` (in scaled units).
-    mutating func decimal(_ value: JSONValue?, _ path: String, places: Int, range: ClosedRange<Int64>) -> Int64? {
-        let form = "a number with at most \(places) decimals from \(Decimals.format(range.lowerBound, places: places)) to \(Decimals.format(range.upperBound, places: places))"
+    mutating func decimal(_ value: JSONValue?, _ path: @autoclosure () -> String, places: Int, range: ClosedRange<Int64>) -> Int64? {
+        func form() -> String {
+            "a number with at most \(places) decimals from \(Decimals.format(range.lowerBound, places: places)) to \(Decimals.format(range.upperBound, places: places))"
+        }
         guard case .number(let d)? = value else {
-            if value == nil || value == .null { fail(path, "required, \(form)") } else { fail(path, form + ", got \(value?.typeName ?? "nothing")") }
+            if value == nil || value == .null { fail(path(), "required, \(form())") } else { fail(path(), form() + ", got \(value?.typeName ?? "nothing")") }
             return nil
         }
         guard let scaled = Decimals.scaled(d, places: places), range.contains(scaled) else {
-            fail(path, form)
+            fail(path(), form())
             return nil
         }
         return scaled
     }
 
-    mutating func array(_ value: JSONValue?, _ path: String, required: Bool, count: ClosedRange<Int>) -> [JSONValue]? {
+    mutating func array(_ value: JSONValue?, _ path: @autoclosure () -> String, required: Bool, count: ClosedRange<Int>) -> [JSONValue]? {
         switch value {
         case .array(let a)?:
             guard count.contains(a.count) else {
-                fail(path, "an array of \(count.lowerBound) to \(count.upperBound) elements, got \(a.count)")
+                fail(path(), "an array of \(count.lowerBound) to \(count.upperBound) elements, got \(a.count)")
                 return nil
             }
             return a
         case nil, .null?:
-            if required { fail(path, "required, an array of \(count.lowerBound) to \(count.upperBound) elements") }
+            if required { fail(path(), "required, an array of \(count.lowerBound) to \(count.upperBound) elements") }
             return nil
         case let v?:
-            fail(path, "an array, got \(v.typeName)")
+            fail(path(), "an array, got \(v.typeName)")
             return nil
         }
     }
@@ -184,22 +189,22 @@ private struct Walk {
         var paymentsOK = true
         if let list = array(r["payments"], "receipt.payments", required: true, count: 1...10) {
             for (i, element) in list.enumerated() {
-                let path = "receipt.payments[\(i)]"
-                guard let p = object(element, path) else { paymentsOK = false; continue }
+                func path() -> String { "receipt.payments[\(i)]" }
+                guard let p = object(element, path()) else { paymentsOK = false; continue }
                 var type: Int?
                 if case .number(let d)? = p["type"], d == d.rounded(), (0...9).contains(d) { type = Int(d) } else {
-                    fail(path + ".type", "required, an integer from 0 to 9")
+                    fail(path() + ".type", "required, an integer from 0 to 9")
                 }
-                let sum = decimal(p["sum"], path + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100)
+                let sum = decimal(p["sum"], path() + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100)
                 if let type, let sum { payments.append(.init(type: type, sum: sum)) } else { paymentsOK = false }
             }
         } else { paymentsOK = false }
         if let vats = array(r["vats"], "receipt.vats", required: false, count: 1...6) {
             for (i, element) in vats.enumerated() {
-                let path = "receipt.vats[\(i)]"
-                guard let v = object(element, path) else { continue }
-                _ = oneOf(v["type"], path + ".type", required: true, ReceiptValidator.vatTypes)
-                if v["sum"] != nil { _ = decimal(v["sum"], path + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100) }
+                func path() -> String { "receipt.vats[\(i)]" }
+                guard let v = object(element, path()) else { continue }
+                _ = oneOf(v["type"], path() + ".type", required: true, ReceiptValidator.vatTypes)
+                if v["sum"] != nil { _ = decimal(v["sum"], path() + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100) }
             }
         }
         let total = decimal(r["total"], "receipt.total", places: 2, range: 0...ReceiptValidator.maxPrice * 100)
@@ -236,7 +241,7 @@ private struct Walk {
     mutating func company(_ value: JSONValue?) -> Receipt.Company? {
         guard let c = object(value, "receipt.company") else { return nil }
         let email = string(c["email"], "receipt.company.email", required: false, length: 1...64)
-        let sno = oneOf(c["sno"], "receipt.company.sno", required: false, Set(TaxSystem.allCases.map(\.rawValue)))
+        let sno = oneOf(c["sno"], "receipt.company.sno", required: false, ReceiptValidator.taxSystems)
         let inn = self.inn(c["inn"], "receipt.company.inn", required: true)
         let address = string(c["payment_address"], "receipt.company.payment_address", required: true, length: 1...256)
         let location = string(c["location"], "receipt.company.location", required: false, length: 1...256)
@@ -244,27 +249,27 @@ private struct Walk {
         return Receipt.Company(email: email, sno: sno.flatMap(TaxSystem.init(rawValue:)), inn: inn, paymentAddress: address, location: location)
     }
 
-    mutating func item(_ value: JSONValue?, _ path: String) -> Receipt.Item? {
-        guard let i = object(value, path) else { return nil }
-        let name = string(i["name"], path + ".name", required: true, length: 1...128)
-        let price = decimal(i["price"], path + ".price", places: 2, range: 0...ReceiptValidator.maxPrice)
-        let quantity = decimal(i["quantity"], path + ".quantity", places: 3, range: 1...99_999_999)
-        let sum = decimal(i["sum"], path + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100)
-        let unit = string(i["measurement_unit"], path + ".measurement_unit", required: false, length: 0...16)
-        let method = oneOf(i["payment_method"], path + ".payment_method", required: true, ReceiptValidator.paymentMethods)
-        let object = oneOf(i["payment_object"], path + ".payment_object", required: true, ReceiptValidator.paymentObjects)
+    mutating func item(_ value: JSONValue?, _ path: @autoclosure () -> String) -> Receipt.Item? {
+        guard let i = object(value, path()) else { return nil }
+        let name = string(i["name"], path() + ".name", required: true, length: 1...128)
+        let price = decimal(i["price"], path() + ".price", places: 2, range: 0...ReceiptValidator.maxPrice)
+        let quantity = decimal(i["quantity"], path() + ".quantity", places: 3, range: 1...99_999_999)
+        let sum = decimal(i["sum"], path() + ".sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100)
+        let unit = string(i["measurement_unit"], path() + ".measurement_unit", required: false, length: 0...16)
+        let method = oneOf(i["payment_method"], path() + ".payment_method", required: true, ReceiptValidator.paymentMethods)
+        let object = oneOf(i["payment_object"], path() + ".payment_object", required: true, ReceiptValidator.paymentObjects)
         var vat: String?
         var vatSum: Kopecks?
-        if let v = self.object(i["vat"], path + ".vat") {
-            vat = oneOf(v["type"], path + ".vat.type", required: true, ReceiptValidator.vatTypes)
-            if v["sum"] != nil { vatSum = decimal(v["sum"], path + ".vat.sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100) }
+        if let v = self.object(i["vat"], path() + ".vat") {
+            vat = oneOf(v["type"], path() + ".vat.type", required: true, ReceiptValidator.vatTypes)
+            if v["sum"] != nil { vatSum = decimal(v["sum"], path() + ".vat.sum", places: 2, range: 0...ReceiptValidator.maxPrice * 100) }
         }
-        _ = string(i["user_data"], path + ".user_data", required: false, length: 0...64)
+        _ = string(i["user_data"], path() + ".user_data", required: false, length: 0...64)
         guard let name, let price, let quantity, let sum, let method, let object, let vat else { return nil }
         let expected = Decimals.itemSum(price: price, quantity: quantity)
         // "Within rounding": the FN rounds half up; allow one kopeck for clients that round otherwise.
         if abs(expected - sum) > 1 {
-            inconsistent(path + ".sum", "price × quantity = \(Decimals.format(expected, places: 2)), got \(Decimals.format(sum, places: 2))")
+            inconsistent(path() + ".sum", "price × quantity = \(Decimals.format(expected, places: 2)), got \(Decimals.format(sum, places: 2))")
         }
         return Receipt.Item(name: name, price: price, quantity: quantity, sum: sum, measurementUnit: unit,
                             paymentMethod: method, paymentObject: object, vat: vat, vatSum: vatSum)

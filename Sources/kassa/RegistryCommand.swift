@@ -73,7 +73,9 @@ struct RegistryCommand: AsyncParsableCommand {
                      "payment_address": $0.paymentAddress, "sno": $0.sno.first ?? "osn"]
                 }
                 let data = try JSONSerialization.data(withJSONObject: credentials, options: [.prettyPrinted, .sortedKeys])
-                FileManager.default.createFile(atPath: credentialsOut, contents: data, attributes: [.posixPermissions: 0o600])
+                guard FileManager.default.createFile(atPath: credentialsOut, contents: data, attributes: [.posixPermissions: 0o600]) else {
+                    throw ValidationError("--credentials-out \(credentialsOut): cannot write the file (does its directory exist?)")
+                }
             }
         }
     }
