@@ -310,7 +310,7 @@ extension Registry {
             do {
                 let rows = try await self.withConnection { connection in
                     try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
-                                         [PostgresText.array(uuids.map { $0.uuidString })])
+                                         [PostgresText.array(uuids.map { $0.uuidString })], planning: .eachRun)
                 }
                 var known: [UUID: String] = [:]
                 for row in rows { known[try row.uuid("uuid")] = try row.string("group_code") }
@@ -366,7 +366,8 @@ extension Registry {
         guard !uuids.isEmpty else { return [] }
         let list = PostgresText.array(uuids.map { Optional($0.uuidString) })
         let rows = try await withConnection { connection in
-            try connection.query("SELECT uuid FROM jobs WHERE uuid = ANY ($1::uuid[]) AND status <> 'wait'", [list])
+            try connection.query("SELECT uuid FROM jobs WHERE uuid = ANY ($1::uuid[]) AND status <> 'wait'", [list],
+                                 planning: .eachRun)
         }
         return Set(try rows.map { try $0.uuid("uuid") })
     }

@@ -83,12 +83,13 @@ public final class PostgresConnection {
     ///   - params: values in PostgreSQL text form; nil is NULL.
     /// - Throws: `RegistryError.statement` with SQLSTATE when the server rejects it,
     ///   `RegistryError.connection` when the connection broke (outcome unknown).
-    public func query(_ sql: String, _ params: [String?] = []) throws -> PostgresRows {
-        try query(sql, params, reprepared: false)
+    ///   - planning: `.eachRun` for a statement whose best plan depends on how big its tables are now.
+    public func query(_ sql: String, _ params: [String?] = [], planning: StatementPlanning = .prepared) throws -> PostgresRows {
+        try query(sql, params, planning: planning, reprepared: false)
     }
 
     /// - Parameter reprepared: this is the run again after preparing `sql` afresh (see below).
-    private func query(_ sql: String, _ params: [String?], reprepared: Bool) throws -> PostgresRows {
+    private func query(_ sql: String, _ params: [String?], planning: StatementPlanning, reprepared: Bool) throws -> PostgresRows {
         guard let handle, PQstatus(handle) == CONNECTION_OK else {
             throw RegistryError.connection("not connected (statement: \(Self.abbreviate(sql)))")
         }
@@ -101,7 +102,7 @@ public final class PostgresConnection {
         guard params.count <= 65_535 else {
             throw RegistryError.invalidArgument("\(params.count) parameters; PostgreSQL allows at most 65535")
         }
-        let name = try preparedName(for: sql, handle)
+        let name = planning == .prepared ? try preparedName(for: sql, handle) : nil
         let sent: Int32 = Self.withCStrings(params) { values in
             values.withUnsafeBufferPointer { buffer in
                 if let name {
@@ -129,10 +130,22 @@ public final class PostgresConnection {
             // prepare it afresh, and run it again, once, if no transaction was open to be spoiled.
             if name != nil, case .statement(sqlState: "0A000", let message, _) = error, message.contains("cached plan") {
                 prepared[sql] = nil
-                if !reprepared, PQtransactionStatus(handle) == PQTRANS_IDLE { return try query(sql, params, reprepared: true) }
+                if !reprepared, PQtransactionStatus(handle) == PQTRANS_IDLE { return try query(sql, params, planning: planning, reprepared: true) }
             }
             throw error
         }
+    }
+
+    /// How a statement is planned.
+    public enum StatementPlanning: Sendable {
+        /// Prepared once per session. After a few runs the server may keep one generic plan,
+        /// made for the tables as its statistics last described them.
+        case prepared
+        /// Planned on every run, for the values given and the tables' present size. For a
+        /// lookup by a list of keys: its generic plan, made while a fresh registry's table was
+        /// nearly empty, scans the whole table (9 ms a call at 50,000 jobs) until an ANALYZE
+        /// invalidates it; planning each run costs tens of microseconds.
+        case eachRun
     }
 
     /// The name under which `sql` is prepared in this session, preparing it the first time;

@@ -183,7 +183,7 @@ extension Registry {
                           t.error_code AS previous_error_code, t.error_type AS previous_error_type,
                           t.error_text AS previous_error_text, t.kassa_id AS previous_kassa_id,
                           t.finished_at AS previous_finished_at
-                """, params)
+                """, params, planning: .eachRun)
         }
         return try rows.map(ReopenedJob.init(row:))
     }
