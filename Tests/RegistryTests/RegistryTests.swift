@@ -617,3 +617,21 @@ extension RegistryTests {
         }
     }
 }
+
+extension RegistryTests {
+    /// `.eachRun` sends the statement unprepared, so the server plans it for the table as it is
+    /// on every run instead of keeping a generic plan made when the table was nearly empty.
+    @Test func aStatementPlannedOnEveryRunIsNeverPrepared() async throws {
+        let (registry, _) = try await Self.registry(poolSize: 1)
+        defer { registry.close() }
+        try await registry.withConnection { connection throws in
+            let lookup = "SELECT x FROM generate_series(1, 3) AS x WHERE x = ANY ($1::integer[])"
+            let preparedCount = "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement = $1"
+            // More runs than the server's five custom plans before it settles on a generic one.
+            for _ in 0..<7 { #expect(try connection.query(lookup, ["{1,3}"], planning: .eachRun).count == 2) }
+            #expect(try connection.query(preparedCount, [lookup]).first?.int("n") == 0)
+            #expect(try connection.query(lookup, ["{2}"]).count == 1)
+            #expect(try connection.query(preparedCount, [lookup]).first?.int("n") == 1)
+        }
+    }
+}
