@@ -23,18 +23,22 @@ public enum KassaChoice {
     /// choice exists, their assembly, then rack, then site.
     public static func pick(from free: [KassaCandidate], failedOn: [KassaCandidate]) -> KassaCandidate? {
         // Most receipts have failed nowhere: no domain to avoid, no sets to build.
-        if failedOn.isEmpty { return free.min { ($0.used, $0.id) < ($1.used, $1.id) } }
+        let pool = failedOn.isEmpty ? free : away(from: failedOn, among: free)
+        return pool.min { ($0.used, $0.id) < ($1.used, $1.id) }
+    }
+
+    /// The candidates that did not fail the receipt, narrowed to those outside the failed
+    /// kassas' assembly, then rack, then site, as long as some remain.
+    private static func away(from failedOn: [KassaCandidate], among free: [KassaCandidate]) -> [KassaCandidate] {
         let failedIDs = Set(failedOn.map(\.id))
-        let eligible = free.filter { !failedIDs.contains($0.id) }
-        guard !eligible.isEmpty else { return nil }
+        var pool = free.filter { !failedIDs.contains($0.id) }
         let domains: [(KassaCandidate) -> String] = [\.assembly, \.rack, \.site]
-        var pool = eligible
         for domain in domains {
             let bad = Set(failedOn.map(domain))
             let away = pool.filter { !bad.contains(domain($0)) }
             if away.isEmpty { break }
             pool = away
         }
-        return pool.min { ($0.used, $0.id) < ($1.used, $1.id) }
+        return pool
     }
 }

@@ -134,15 +134,12 @@ extension WireItem {
     }
 
     static func read(_ objects: [JSONObjectReader]) throws(JSONShapeError) -> [WireItem] {
-        var items: [WireItem] = []
-        items.reserveCapacity(objects.count)
-        for item in objects {
-            items.append(WireItem(
+        try objects.map { (item) throws(JSONShapeError) in
+            WireItem(
                 name: try item.string("name"), price: try item.int64("price"), quantity: try item.int64("quantity"),
                 sum: try item.int64("sum"), vat: try item.string("vat"), paymentMethod: try item.string("payment_method"),
-                paymentObject: try item.string("payment_object")))
+                paymentObject: try item.string("payment_object"))
         }
-        return items
     }
 }
 
@@ -159,12 +156,9 @@ extension WirePayment {
     }
 
     static func read(_ objects: [JSONObjectReader]) throws(JSONShapeError) -> [WirePayment] {
-        var payments: [WirePayment] = []
-        payments.reserveCapacity(objects.count)
-        for payment in objects {
-            payments.append(WirePayment(type: Int(try payment.int64("type")), sum: try payment.int64("sum")))
+        try objects.map { (payment) throws(JSONShapeError) in
+            WirePayment(type: Int(try payment.int64("type")), sum: try payment.int64("sum"))
         }
-        return payments
     }
 }
 

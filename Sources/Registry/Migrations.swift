@@ -324,8 +324,9 @@ extension Registry {
             "ALTER TABLE intents DROP CONSTRAINT intents_kassa_id_fkey",
             "ALTER TABLE jobs DROP CONSTRAINT jobs_kassa_id_fkey",
             // Migration 6's function, except that a result is added only for a job on record
-            // (what results -> jobs refused before). For an unknown job nothing is added and
-            // commitResult, finding no result to read, answers not found.
+            // (what results -> jobs refused before). For an unknown job nothing is added (the
+            // kassa's last document number still rises to the document's: its FN printed it)
+            // and commitResult, finding no result to read, answers not found.
             """
             CREATE OR REPLACE FUNCTION commit_result(p_job uuid, p_kassa bigint, p_epoch bigint, p_document bigint,
                                                      p_fn_serial text, p_registration text, p_attribute bigint,

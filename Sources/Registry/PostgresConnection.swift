@@ -81,9 +81,9 @@ public final class PostgresConnection {
     ///   - sql: one SQL statement with `$1`, `$2`, ... placeholders. Values never go into this
     ///     text; add casts (`$1::uuid`, `$2::bigint[]`) where the type is not evident.
     ///   - params: values in PostgreSQL text form; nil is NULL.
+    ///   - planning: `.eachRun` for a statement whose best plan depends on how big its tables are now.
     /// - Throws: `RegistryError.statement` with SQLSTATE when the server rejects it,
     ///   `RegistryError.connection` when the connection broke (outcome unknown).
-    ///   - planning: `.eachRun` for a statement whose best plan depends on how big its tables are now.
     public func query(_ sql: String, _ params: [String?] = [], planning: StatementPlanning = .prepared) throws -> PostgresRows {
         try query(sql, params, planning: planning, reprepared: false)
     }
