@@ -55,6 +55,9 @@ public struct ProtocolEvidence: Sendable, Codable, Equatable {
     public var kassasDrained: Int = 0
     /// Assemblies and racks marked suspect after several of their kassas failed.
     public var domainsSuspect: Int = 0
+    /// Times a tenant's queue grew past the receipts a dispatcher holds in memory, so that
+    /// more waited in the registry (read back as the queue drained).
+    public var queuesSpilled: Int = 0
 }
 
 /// Everything a drill produced: what was asked, what happened, what held.
@@ -193,6 +196,7 @@ public struct DrillReport: Sendable, Codable {
         md += "- leases lost to another dispatcher: \(evidence.leasesLost)\n"
         md += "- second documents found for recorded receipts (annulled by refunds): \(evidence.secondDocuments)\n"
         md += "- kassas drained before they failed: \(evidence.kassasDrained); assemblies or racks marked suspect: \(evidence.domainsSuspect)\n"
+        md += "- tenant queues grown past a dispatcher's window (the rest waited in the registry): \(evidence.queuesSpilled)\n"
         if let aborted { md += "\nAborted: \(aborted)\n" }
         return md
     }
@@ -205,6 +209,7 @@ public struct DrillReport: Sendable, Codable {
             "acknowledged": .number(Double(loadSummary.accepted)), "report": .string(reportDirectory),
             "reconciled_recorded": .number(Double(evidence.reconciledRecorded)),
             "reconciled_absent": .number(Double(evidence.reconciledAbsent)),
+            "queues_spilled": .number(Double(evidence.queuesSpilled)),
             "max_recovery_s": recovery.maxS.map(JSONValue.number) ?? .null,
             "registry_failover_s": registryFailoverS.max().map(JSONValue.number) ?? .null,
             "back_after_start_s": recovery.backAfterStartS.contains { $0 == nil } ? .null

@@ -118,7 +118,8 @@ public struct DrillRunner: Sendable {
                 leasesLost: cluster.countLogLines(prefix: "dispatcher-", containing: ["lease lost"], since: logSizes),
                 secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes),
                 kassasDrained: cluster.countLogLines(prefix: "dispatcher-", containing: ["draining kassa"], since: logSizes),
-                domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes))
+                domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes),
+                queuesSpilled: cluster.countLogLines(prefix: "dispatcher-", containing: ["queue longer than its window"], since: logSizes))
             await injector.liftKassaFaults()
             if drill.setup?.emulatorFlags != nil || drill.setup?.dispatcherFlags != nil {
                 say("restarting components without the drill's flags")
@@ -135,6 +136,9 @@ public struct DrillRunner: Sendable {
                                                evidence: evidence, aborted: watch.reason, faults: events)
             if let minimum = drill.expect.minKassasDrained, evidence.kassasDrained < minimum {
                 failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")
+            }
+            if let minimum = drill.expect.minQueuesSpilled, evidence.queuesSpilled < minimum {
+                failures.append("\(evidence.queuesSpilled) tenant queues grew past a dispatcher's window, expected at least \(minimum)")
             }
             if let limit = drill.expect.registryFailoverWithinS {
                 for failover in await injector.registryFailovers where failover > limit {

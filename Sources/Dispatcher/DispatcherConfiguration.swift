@@ -39,6 +39,10 @@ public struct DispatcherConfiguration: Sendable {
     public var healthCheckInterval: Duration = .seconds(30)
     /// When a kassa is drained (FN nearly full or expiring, OFD backlog).
     public var drainRules = DrainRules()
+    /// How many queued receipts a tenant's desk holds in memory per kassa of the tenant; past
+    /// that, queued receipts wait in the registry and are read back as the queue drains, so a
+    /// long overload does not grow the dispatcher's memory with its backlog.
+    public var queueWindowPerKassa: Int = 4
 
     public init(name: String, site: String, bootstrapServers: String) {
         self.name = name

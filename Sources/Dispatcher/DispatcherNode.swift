@@ -179,7 +179,7 @@ public actor DispatcherNode {
                     since = lastResentAt ?? pending.job.acceptedAt
                 }
                 let desk = await desk(for: pending.job, partition: pending.partition)
-                await desk.submit(pending.job, offset: pending.offset, since: since)
+                await desk.submit(pending.job, offset: pending.offset, since: since, admitted: admission != nil)
             }
         }
     }

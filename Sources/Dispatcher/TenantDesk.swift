@@ -9,18 +9,7 @@ import Registry
 /// One tenant's receipts on one dispatcher: a queue of jobs and the tenant's leased kassas,
 /// running receipts in parallel across kassas, one receipt at a time per kassa.
 actor TenantDesk {
-    struct Queued: Sendable {
-        var job: ReceiptJob
-        /// The Kafka offset to commit once the job is durable; nil for refunds the desk issued
-        /// itself (their durability is the annulment row in the registry).
-        var offset: Int64?
-        var failedOn: [KassaCandidate] = []
-        /// Resent while in doubt on another kassa (resend-and-annul).
-        var resend = false
-        /// Was found in doubt on a kassa of a previous owner: it may be in that FN, so the
-        /// deadline never fails it.
-        var mayBeFiscalized = false
-    }
+    typealias Queued = ReceiptQueue.Queued
 
     /// A class, not a struct: `pump` looks over every slot for each receipt, and copying a slot
     /// (its record's strings, its kassa) cost a tenth of a dispatcher's CPU at K = 2,304.
@@ -53,9 +42,10 @@ actor TenantDesk {
     private let onDurable: @Sendable (Int32, Int64) -> Void
 
     private var slots: [Int64: Slot] = [:]
-    /// A deque: the head leaves for each receipt and requeued jobs go back in front, while
-    /// the backlog can run to thousands (an array moved all of it each time).
-    private var queue: Deque<Queued> = []
+    /// Jobs waiting for a kassa: a window held whole, the rest by uuid (see `ReceiptQueue`).
+    private var queue = ReceiptQueue()
+    /// Set while the queue is longer than its window, to say so once each time.
+    private var spilling = false
     /// Jobs queued, running or in doubt here, so a redelivered copy is not run twice.
     private var known: Set<UUID> = []
     /// The job bodies of those, to requeue a job whose intent turned out to have no document.
@@ -214,8 +204,11 @@ actor TenantDesk {
     var hasUnleased: Bool { !unleased.isEmpty }
 
     /// A job from the topic. Duplicates of a job queued, running or in doubt here wait for it.
-    /// - Parameter since: when its deadline started counting (acceptance, or its last resend).
-    func submit(_ job: ReceiptJob, offset: Int64, since: Date) {
+    /// - Parameters:
+    ///   - since: when its deadline started counting (acceptance, or its last resend).
+    ///   - admitted: the registry has the job with its body, so past the queue's window it
+    ///     need not be held in memory.
+    func submit(_ job: ReceiptJob, offset: Int64, since: Date, admitted: Bool) {
         if known.contains(job.uuid) {
             waiting[job.uuid, default: []].append(offset)
             if bodies[job.uuid] == nil { bodies[job.uuid] = job }
@@ -224,8 +217,22 @@ actor TenantDesk {
         known.insert(job.uuid)
         bodies[job.uuid] = job
         deadlineStart[job.uuid] = since
-        queue.append(Queued(job: job, offset: offset))
+        if queue.append(Queued(job: job, offset: offset), admitted: admitted, window: window) {
+            // Not held: its body is the registry's until the window drains.
+            bodies[job.uuid] = nil
+            if !spilling {
+                spilling = true
+                logger.notice("queue longer than its window: further receipts wait in the registry", metadata: [
+                    "window": "\(window)", "queued": "\(queue.count)",
+                ])
+            }
+        }
         pump()
+    }
+
+    /// How many jobs the queue holds whole: enough to keep every kassa busy through a read-back.
+    private var window: Int {
+        configuration.queueWindowPerKassa * max(1, slots.count + unleased.count)
     }
 
     /// A refund that annuls a duplicate document: it runs like any receipt, without an offset.
@@ -233,7 +240,7 @@ actor TenantDesk {
         guard !known.contains(refund.uuid) else { return }
         known.insert(refund.uuid)
         bodies[refund.uuid] = refund
-        queue.append(Queued(job: refund, offset: nil))
+        queue.append(Queued(job: refund, offset: nil), admitted: false, window: window)
         logger.info("annulling a duplicate document", metadata: ["refund": "\(refund.uuid)", "job": "\(refund.annuls.map { "\($0)" } ?? "-")"])
         pump()
     }
@@ -261,16 +268,18 @@ actor TenantDesk {
             deadlineStart[uuid].map { now.timeIntervalSince($0) > limit } ?? false
         }
         if policy.deadlineAction == .fail {
-            let expired = queue.filter { $0.job.annuls == nil && !$0.resend && !$0.mayBeFiscalized && late($0.job.uuid) }
-            if !expired.isEmpty {
-                let ids = Set(expired.map(\.job.uuid))
-                queue.removeAll { ids.contains($0.job.uuid) }
-                for item in expired { expire(item) }
+            let expired = queue.removeExpired(held: { $0.job.annuls == nil && !$0.resend && !$0.mayBeFiscalized && late($0.job.uuid) },
+                                              spilled: late)
+            for item in expired.held {
+                Task { if await !self.expire(item.job.uuid, offset: item.offset) { self.requeue(item) } }
+            }
+            for item in expired.spilled {
+                Task { if await !self.expire(item.uuid, offset: item.offset) { self.queue.respill(item) } }
             }
         }
         // Parked jobs try again: writing the intent tells whether the other kassa is reconciled.
         if !parked.isEmpty {
-            queue.append(contentsOf: parked.values)
+            for item in parked.values { queue.append(item, admitted: false, window: window) }
             parked.removeAll()
             pump()
         }
@@ -281,19 +290,17 @@ actor TenantDesk {
         }
     }
 
-    /// Fails a queued job with ATOL's queue timeout; it can be re-sent later.
-    private func expire(_ item: Queued) {
-        let registry = self.registry
-        let uuid = item.job.uuid
+    /// Fails a queued job with ATOL's queue timeout; it can be re-sent later. False when the
+    /// registry could not be told (the job goes back to the queue).
+    private func expire(_ uuid: UUID, offset: Int64?) async -> Bool {
         logger.warning("receipt past the tenant's deadline: failing it", metadata: ["job": "\(uuid)"])
-        Task {
-            do {
-                try await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "timeout",
-                                           text: "Превышено время ожидания чека в очереди")
-                self.done(uuid, offset: item.offset)
-            } catch {
-                self.requeue(item)
-            }
+        do {
+            try await registry.failJob(jobUUID: uuid, kassaID: nil, epoch: nil, code: 1, type: "timeout",
+                                       text: "Превышено время ожидания чека в очереди")
+            done(uuid, offset: offset)
+            return true
+        } catch {
+            return false
         }
     }
 
@@ -308,6 +315,7 @@ actor TenantDesk {
         let now = ContinuousClock.now
         // Kassas of a suspect assembly or rack wait for a probe, unless the tenant has no others.
         let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
+        defer { readBackIfLow() }
         while !queue.isEmpty {
             let free = slots.values.filter {
                 !$0.busy && $0.drained == nil && ($0.restUntil.map { $0 <= now } ?? true)
@@ -322,15 +330,15 @@ actor TenantDesk {
             }
             guard let choice = KassaChoice.pick(from: candidates, failedOn: head.failedOn), let slot = slots[choice.id] else {
                 // Every free kassa already failed this job: let it wait for another.
-                if queue.count > 1, let index = queue.indices.dropFirst().first(where: { i in
+                if let index = queue.heldIndices.dropFirst().first(where: { i in
                     KassaChoice.pick(from: candidates, failedOn: queue[i].failedOn) != nil
                 }) {
-                    queue.swapAt(0, index)
+                    queue.swapHeld(0, index)
                     continue
                 }
                 return
             }
-            queue.removeFirst()
+            _ = queue.removeFirst()
             slot.busy = true
             slot.used += 1
             let kassa = slot.kassa
@@ -340,6 +348,81 @@ actor TenantDesk {
                 self.finished(head, on: kassa, outcome: outcome)
             }
         }
+    }
+
+    /// What a spilled job turned out to be when read back.
+    private enum ReadBack: Sendable {
+        case ready(Queued)
+        /// Done or failed meanwhile (a copy elsewhere finished it): its offset is durable.
+        case finished(UUID, offset: Int64)
+        case unreadable(UUID, reason: String)
+    }
+
+    /// Reads back the next spilled jobs once the held part of the queue runs low. The bodies
+    /// are decoded off the desk, which goes on matching receipts with kassas meanwhile.
+    private func readBackIfLow() {
+        guard !stopped, let batch = queue.nextReadBack(window: window) else { return }
+        let registry = self.registry
+        let logger = self.logger
+        Task {
+            let stored: [UUID: (status: JobStatus, body: String?)]
+            do {
+                stored = try await registry.queuedJobs(uuids: batch.map(\.uuid))
+            } catch {
+                logger.warning("could not read queued receipts back from the registry; trying again", metadata: [
+                    "jobs": "\(batch.count)", "error": "\(error)",
+                ])
+                try? await Task.sleep(for: Self.registryRetryDelay)
+                self.readBackFailed(batch)
+                return
+            }
+            let jobs = batch.map { item -> ReadBack in
+                guard let (status, body) = stored[item.uuid] else { return .unreadable(item.uuid, reason: "not on record") }
+                guard status == .wait else { return .finished(item.uuid, offset: item.offset) }
+                guard let body else { return .unreadable(item.uuid, reason: "stored without its body") }
+                do {
+                    return .ready(Queued(job: try ReceiptJob.decode(Array(body.utf8)), offset: item.offset))
+                } catch {
+                    return .unreadable(item.uuid, reason: "\(error)")
+                }
+            }
+            self.readBack(jobs)
+        }
+    }
+
+    private func readBack(_ jobs: [ReadBack]) {
+        guard !stopped else { return }
+        var ready: [Queued] = []
+        for job in jobs {
+            switch job {
+            case .ready(let item):
+                bodies[item.job.uuid] = item.job
+                ready.append(item)
+            case .finished(let uuid, let offset):
+                done(uuid, offset: offset)
+            case .unreadable(let uuid, let reason):
+                // Cannot happen for an admitted job (the registry keeps every job's row and
+                // body). Its offset stays uncommitted, so the partition's next assignment
+                // brings the job back from the topic; nothing is lost.
+                logger.error("a queued receipt could not be read back from the registry", metadata: ["job": "\(uuid)", "reason": "\(reason)"])
+                known.remove(uuid)
+                deadlineStart[uuid] = nil
+                flaggedLate.remove(uuid)
+            }
+        }
+        queue.readBack(ready)
+        logger.debug("queued receipts read back from the registry", metadata: ["jobs": "\(ready.count)", "still_spilled": "\(queue.spilled.count)"])
+        if spilling, queue.spilled.isEmpty {
+            spilling = false
+            logger.notice("queue back within its window", metadata: ["window": "\(window)"])
+        }
+        pump()
+    }
+
+    private func readBackFailed(_ batch: [ReceiptQueue.Spilled]) {
+        guard !stopped else { return }
+        queue.readBackFailed(batch)
+        pump()
     }
 
     private func finished(_ item: Queued, on kassa: LeasedKassa, outcome: AttemptOutcome) {
@@ -576,8 +659,8 @@ actor TenantDesk {
             // on its commit and annul its own document.
             switch outcome {
             case .recorded:
-                if let index = queue.firstIndex(where: { $0.job.uuid == uuid }) {
-                    let copy = queue.remove(at: index)
+                if let index = queue.heldIndices.first(where: { queue[$0].job.uuid == uuid }) {
+                    let copy = queue.removeHeld(at: index)
                     done(uuid, offset: copy.offset)
                 }
             case .duplicate(let refund):

@@ -372,6 +372,26 @@ extension Registry {
         return Set(try rows.map { try $0.uuid("uuid") })
     }
 
+    /// Of these jobs, each one on record with its status and its body as published (nil for
+    /// a job registered without one), in one query: a dispatcher reads back the queued jobs
+    /// it kept only by uuid while its queue was long.
+    public func queuedJobs(uuids: [UUID]) async throws -> [UUID: (status: JobStatus, body: String?)] {
+        guard !uuids.isEmpty else { return [:] }
+        let list = PostgresText.array(uuids.map { Optional($0.uuidString) })
+        let rows = try await withConnection { connection in
+            try connection.query("SELECT uuid, status, body FROM jobs WHERE uuid = ANY ($1::uuid[])", [list], planning: .eachRun)
+        }
+        var jobs: [UUID: (status: JobStatus, body: String?)] = [:]
+        for row in rows {
+            let statusText = try row.string("status")
+            guard let status = JobStatus(rawValue: statusText) else {
+                throw RegistryError.decoding("column 'status': unknown job status '\(statusText)'")
+            }
+            jobs[try row.uuid("uuid")] = (status, try row.optionalString("body"))
+        }
+        return jobs
+    }
+
     /// The exactly-once commit, in ONE statement (so one round trip, atomic): only if the kassa
     /// is still at lease `epoch`, record `result` for the job (unique by job), mark the job done,
     /// drop the kassa's intent for this job and raise the kassa's last document number to the

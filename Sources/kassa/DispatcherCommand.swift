@@ -22,6 +22,8 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Drain a kassa whose FN has fewer documents left than this.") var drainDocumentsLeft: Int64 = 500
     @Option(help: "Drain a kassa with more documents than this waiting for the OFD.") var drainUndelivered: Int64 = 1000
     @Option(help: "Drain a kassa whose FN expires within this many hours.") var drainExpiryHours = 72.0
+    @Option(help: "Queued receipts each tenant holds in memory per kassa; more wait in the registry until the queue drains.")
+    var queueWindowPerKassa = 4
     @Flag(help: "DEBUG ONLY, breaks exactly-once: send a receipt in doubt elsewhere without reading the FN archive (for the checker's own drill).")
     var unsafeSkipReconcile = false
 
@@ -43,6 +45,8 @@ struct DispatcherCommand: AsyncParsableCommand {
         guard healthCheckInterval > 0, drainDocumentsLeft >= 0, drainUndelivered >= 0, drainExpiryHours >= 0 else {
             throw ValidationError("--health-check-interval must be positive; the --drain-* limits at least 0")
         }
+        guard queueWindowPerKassa >= 1 else { throw ValidationError("--queue-window-per-kassa \(queueWindowPerKassa): expected at least 1") }
+        configuration.queueWindowPerKassa = queueWindowPerKassa
         configuration.healthCheckInterval = .milliseconds(Int(healthCheckInterval * 1000))
         configuration.drainRules.minDocumentsLeft = drainDocumentsLeft
         configuration.drainRules.maxUndelivered = drainUndelivered

@@ -60,6 +60,19 @@ import Testing
         }
     }
 
+    /// A tenant whose kassas are all down builds a backlog past what the dispatchers hold in
+    /// memory (one receipt per kassa here); the rest waits in the registry, is read back as the
+    /// kassas return, and every receipt is fiscalized once.
+    @Test func aBacklogPastTheDispatchersWindowWaitsInTheRegistryAndLosesNothing() async throws {
+        let outcome = try await run("tenant-backlog")
+        #expect(outcome.status == 0, "\(outcome.output.suffix(3000))")
+        #expect(outcome.int("queues_spilled") ?? 0 >= 1, "the backlog never grew past the window")
+        #expect(outcome.int("ground_truth", "acknowledged") ?? 0 > 1500)
+        #expect(outcome.int("ground_truth", "lost") == 0)
+        #expect(outcome.int("ground_truth", "duplicated") == 0)
+        #expect(outcome.int("ground_truth", "in_flight") == 0)
+    }
+
     @Test func aHungKassaHoldsOnlyItsOwnReceipt() async throws {
         let outcome = try await run("kassa-hang-wait")
         #expect(outcome.status == 0, "\(outcome.output.suffix(3000))")

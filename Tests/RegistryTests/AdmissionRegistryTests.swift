@@ -38,4 +38,24 @@ extension RegistryTests {
         #expect(try await registry.job(uuid: clash) == nil)
         #expect(try await registry.admitJobs([]) == [])
     }
+
+    /// A dispatcher reads back the jobs it kept only by uuid: each one on record with its status
+    /// and its body as admitted; an unknown uuid is simply absent.
+    @Test func queuedJobsAreReadBackWithTheirStatusAndBody() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let tenant = try await Self.tenant(registry, "shop-read-back")
+        let (waiting, failed, unknown) = (UUID(), UUID(), UUID())
+        var admissions = [Self.admission(tenant, waiting, "w1"), Self.admission(tenant, failed, "f1")]
+        admissions[0].body = #"{"n":1}"#
+        _ = try await registry.admitJobs(admissions)
+        #expect(try await registry.failJob(jobUUID: failed, kassaID: nil, epoch: nil, code: 1, type: "timeout", text: "late"))
+        let stored = try await registry.queuedJobs(uuids: [waiting, failed, unknown])
+        #expect(stored.count == 2)
+        #expect(stored[waiting]?.status == .wait)
+        #expect(stored[waiting]?.body == #"{"n":1}"#)
+        #expect(stored[failed]?.status == .fail)
+        #expect(stored[unknown] == nil)
+        #expect(try await registry.queuedJobs(uuids: []).isEmpty)
+    }
 }
