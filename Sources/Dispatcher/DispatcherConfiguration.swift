@@ -43,6 +43,8 @@ public struct DispatcherConfiguration: Sendable {
     /// that, queued receipts wait in the registry and are read back as the queue drains, so a
     /// long overload does not grow the dispatcher's memory with its backlog.
     public var queueWindowPerKassa: Int = 4
+    /// More librdkafka properties for the consumer, applied after the built-in ones.
+    public var kafkaProperties: [String: String] = [:]
 
     public init(name: String, site: String, bootstrapServers: String) {
         self.name = name

@@ -57,6 +57,7 @@ public actor DispatcherNode {
     private func makeConsumer() throws(KafkaError) -> KafkaConsumer {
         var consumerConfiguration = KafkaConsumerConfiguration(bootstrapServers: configuration.bootstrapServers, groupID: configuration.groupID)
         consumerConfiguration.clientID = configuration.name
+        consumerConfiguration.additional = configuration.kafkaProperties
         return try KafkaConsumer(configuration: consumerConfiguration, topics: [configuration.topic], logger: logger)
     }
 

@@ -7,6 +7,7 @@ struct DispatcherCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "dispatcher", abstract: "Fiscalize receipt jobs on the tenants' kassas.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var kafkaOptions: KafkaPropertyOptions
     @Option(help: "This dispatcher's unique name (lease owner).") var name: String
     @Option(help: "The site this dispatcher runs in.") var site = "A"
     @Option(help: "Job topic.") var topic = "receipt-jobs"
@@ -38,6 +39,7 @@ struct DispatcherCommand: AsyncParsableCommand {
         configuration.leaseRenewInterval = .milliseconds(Int(leaseTtl * 1000 / 3))
         configuration.sellTimeout = .milliseconds(Int(sellTimeout * 1000))
         configuration.unsafeSkipReconcile = unsafeSkipReconcile
+        configuration.kafkaProperties = try kafkaOptions.parsed()
         guard leaveGroupAfter > leaseTtl else {
             throw ValidationError("--leave-group-after (\(leaveGroupAfter) s) must be longer than --lease-ttl (\(leaseTtl) s): a dispatcher leaves only once its leases have lapsed")
         }

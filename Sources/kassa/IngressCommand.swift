@@ -8,6 +8,7 @@ struct IngressCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ingress", abstract: "Serve the ATOL v4 compatible receipt API.")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var kafkaOptions: KafkaPropertyOptions
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(help: "Job topic.") var topic = "receipt-jobs"
@@ -30,6 +31,7 @@ struct IngressCommand: AsyncParsableCommand {
         producerConfiguration.clientID = "ingress-\(port)"
         // Answer the client within seconds: a job Kafka cannot take in 10 s gets a 503.
         producerConfiguration.messageTimeoutMilliseconds = 10_000
+        producerConfiguration.additional = try kafkaOptions.parsed()
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
         var configuration = IngressConfiguration(host: host, port: port)
         configuration.drainDelay = .milliseconds(Int(drainDelay * 1000))

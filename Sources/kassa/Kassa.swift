@@ -17,6 +17,25 @@ struct Kassa: AsyncParsableCommand {
 }
 
 /// Options every server command shares.
+/// librdkafka properties given on the command line as `KEY=VALUE`, for tuning a process's
+/// Kafka client without a new release (applied after the built-in settings).
+struct KafkaPropertyOptions: ParsableArguments {
+    @Option(name: .customLong("kafka-property"), help: "A librdkafka property for this process's Kafka client, KEY=VALUE (repeatable), applied after the built-in ones.")
+    var kafkaProperties: [String] = []
+
+    func parsed() throws -> [String: String] {
+        var properties: [String: String] = [:]
+        for text in kafkaProperties {
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else {
+                throw ValidationError("--kafka-property \(text): expected KEY=VALUE, e.g. linger.ms=5")
+            }
+            properties[parts[0]] = parts[1]
+        }
+        return properties
+    }
+}
+
 struct CommonOptions: ParsableArguments {
     @Option(help: "libpq connection string of the registry (env KASSA_DB).")
     var db: String = ProcessInfo.processInfo.environment["KASSA_DB"] ?? "host=127.0.0.1 port=5432 dbname=kassa user=postgres"
