@@ -4,7 +4,6 @@ import Foundation
 /// ATOL's servers and the FN print.
 public enum ATOLTimestamp {
     public static let expectedForm = "dd.mm.yyyy HH:MM:SS"
-    private static let moscow = TimeZone(secondsFromGMT: 3 * 3600) ?? .gmt
 
     /// Parses `dd.mm.yyyy HH:MM:SS`; nil when the text is not exactly that form or not a real date.
     public static func parse(_ text: String) -> Date? {
@@ -24,27 +23,21 @@ public enum ATOLTimestamp {
         }
         guard let day = number(0..<2), let month = number(3..<5), let year = number(6..<10),
               let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-              (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 60, year >= 2000
+              hour < 24, minute < 60, second < 60, year >= 2000
         else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = moscow
-        let components = DateComponents(year: year, month: month, day: day, hour: hour, minute: minute, second: second)
-        guard let date = calendar.date(from: components) else { return nil }
-        // Reject dates the calendar silently rolled over (31.02 -> 03.03).
-        let back = calendar.dateComponents([.day, .month], from: date)
-        guard back.day == day, back.month == month else { return nil }
-        return date
+        let date = CivilDate(year: year, month: month, day: day)
+        guard date.isValid else { return nil }
+        let local = date.daysSinceEpoch * 86_400 + Int64(hour * 3600 + minute * 60 + second)
+        return Date(timeIntervalSince1970: Double(local - moscowOffset))
     }
 
     /// Formats a date as `dd.mm.yyyy HH:MM:SS` in Moscow time.
     public static func format(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = moscow
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ v: Int?) -> String {
-            let v = v ?? 0
-            return v < 10 ? "0\(v)" : "\(v)"
-        }
-        return "\(two(c.day)).\(two(c.month)).\(c.year ?? 0) \(two(c.hour)):\(two(c.minute)):\(two(c.second))"
+        let (day, second) = CivilDate.split(secondsSinceEpoch: Int64(date.timeIntervalSince1970.rounded(.down)) + moscowOffset)
+        func two(_ v: Int) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(two(day.day)).\(two(day.month)).\(day.year) \(two(second / 3600)):\(two(second / 60 % 60)):\(two(second % 60))"
     }
+
+    /// A fixed UTC+3, as ATOL's servers and the FN print.
+    private static let moscowOffset: Int64 = 3 * 3600
 }

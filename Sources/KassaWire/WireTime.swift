@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 
 /// The two time formats of the protocol, done by hand so they do not depend on an encoder's date
 /// strategy or the host's locale and time zone:
@@ -96,32 +97,16 @@ public enum WireTime {
         var year, month, day, hour, minute, second: Int
     }
 
-    /// Calendar fields of a count of seconds since 1970 (proleptic Gregorian; H. Hinnant's algorithm).
+    /// Calendar fields of a count of seconds since 1970.
     static func civil(_ seconds: Int64) -> Civil {
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secondOfDay = Int(seconds - days * 86400)
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
+        let (date, secondOfDay) = CivilDate.split(secondsSinceEpoch: seconds)
         return Civil(
-            year: Int(year), month: Int(month), day: Int(day),
+            year: date.year, month: date.month, day: date.day,
             hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60)
     }
 
     static func daysFromCivil(year: Int, month: Int, day: Int) -> Int64 {
-        let y = Int64(month <= 2 ? year - 1 : year)
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let m = Int64(month)
-        let doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146_097 + doe - 719_468
+        CivilDate(year: year, month: month, day: day).daysSinceEpoch
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

@@ -24,7 +24,7 @@ public final class Registry: Sendable {
     let intentWrites = GroupCommit<IntentWrite, PostgresRow>(maxInFlight: 2, maxBatch: 256)
     let resultCommits = GroupCommit<ResultCommit, PostgresRow>(maxInFlight: 2, maxBatch: 256)
     /// The ingress's repeat checks, batched the same way.
-    let jobLookups = GroupCommit<UUID, String?>(maxInFlight: 2, maxBatch: 256)
+    let jobLookups = GroupCommit<UUID, String?>(maxInFlight: 1, maxBatch: 256)
 
     /// Starts the pool's threads. Throws `RegistryError.invalidArgument` for a pool size below 1
     /// or a connection string libpq cannot parse; it does not connect yet.

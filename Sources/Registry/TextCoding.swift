@@ -1,4 +1,5 @@
 import Foundation
+import KassaModel
 
 /// Conversions between Swift values and PostgreSQL's text representation.
 ///
@@ -17,7 +18,8 @@ public enum PostgresText {
         if date == .distantPast { return "-infinity" }
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         let (days, microOfDay) = floorDivMod(micros, 86_400_000_000)
-        let (year, month, day) = civil(fromDays: days)
+        let civil = CivilDate(daysSinceEpoch: days)
+        let (year, month, day) = (Int64(civil.year), Int64(civil.month), Int64(civil.day))
         let secondOfDay = microOfDay / 1_000_000
         let fraction = microOfDay % 1_000_000
         let hour = secondOfDay / 3600
@@ -79,7 +81,7 @@ public enum PostgresText {
             }
             guard scanner.atEnd else { return nil }
         }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = CivilDate(year: Int(year), month: Int(month), day: Int(day)).daysSinceEpoch
         let total = days * 86_400_000_000 + micros - offsetSeconds * 1_000_000
         return Date(timeIntervalSince1970: Double(total) / 1_000_000)
     }
@@ -170,30 +172,6 @@ public enum PostgresText {
         guard !overflow else { return nil }
         let micros = attoseconds / 1_000_000_000_000 + (attoseconds % 1_000_000_000_000 > 0 ? 1 : 0)
         return wholeSeconds + micros
-    }
-
-    // MARK: Calendar arithmetic (proleptic Gregorian, H. Hinnant's algorithms)
-
-    static func daysFromCivil(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let monthIndex = month > 2 ? month - 3 : month + 9
-        let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     private static func floorDivMod(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {

@@ -153,6 +153,33 @@ func receipt(_ body: inout [String: Any], _ edit: (inout [String: Any]) -> Void)
         #expect(ATOLTimestamp.parse("01.13.2026 00:00:05") == nil)
     }
 
+    /// The timestamp's own date arithmetic agrees with Foundation's Calendar, in both directions,
+    /// over leap years, month ends and the day boundary in Moscow time.
+    @Test func timestampsAgreeWithFoundationsCalendar() throws {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = try #require(TimeZone(secondsFromGMT: 3 * 3600))
+        var seed: UInt64 = 42
+        for _ in 0..<5000 {
+            seed = seed &* 6364136223846793005 &+ 1442695040888963407
+            let seconds = Double((seed >> 16) % 4_102_444_800) + 0.75  // 1970 to 2100, with a fraction
+            let date = Date(timeIntervalSince1970: seconds)
+            let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
+            let expected = String(format: "%02d.%02d.%d %02d:%02d:%02d", c.day ?? 0, c.month ?? 0, c.year ?? 0, c.hour ?? 0, c.minute ?? 0, c.second ?? 0)
+            #expect(ATOLTimestamp.format(date) == expected)
+            if (c.year ?? 0) >= 2000 {
+                #expect(ATOLTimestamp.parse(expected) == Date(timeIntervalSince1970: seconds.rounded(.down)))
+            }
+        }
+        #expect(ATOLTimestamp.format(Date(timeIntervalSince1970: 1_709_154_000)) == "29.02.2024 00:00:00")
+        #expect(ATOLTimestamp.format(Date(timeIntervalSince1970: 1_709_153_999)) == "28.02.2024 23:59:59")
+        #expect(ATOLTimestamp.parse("29.02.2024 12:00:00") != nil)
+        #expect(ATOLTimestamp.parse("29.02.2023 12:00:00") == nil)
+        #expect(ATOLTimestamp.parse("29.02.2000 12:00:00") != nil)
+        #expect(ATOLTimestamp.parse("31.04.2026 12:00:00") == nil)
+        #expect(ATOLTimestamp.parse("00.04.2026 12:00:00") == nil)
+        #expect(ATOLTimestamp.parse("31.12.2099 23:59:59") == Date(timeIntervalSince1970: 4_102_433_999))
+    }
+
     @Test func decimals() {
         #expect(Decimals.scaled(301.1, places: 2) == 30110)
         #expect(Decimals.scaled(0.1 + 0.2, places: 2) == 30)
