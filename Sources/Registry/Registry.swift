@@ -23,7 +23,10 @@ public final class Registry: Sendable {
     /// `GroupCommit`): two batches of each in flight, and the rest wait for the next.
     let intentWrites = GroupCommit<IntentWrite, PostgresRow>(maxInFlight: 2, maxBatch: 256)
     let resultCommits = GroupCommit<ResultCommit, PostgresRow>(maxInFlight: 2, maxBatch: 256)
-    /// The ingress's repeat checks, batched the same way.
+    /// The ingress's repeat checks, one batch at a time: PostgreSQL's cost is per statement
+    /// (0.16 ms of its CPU each, for 0.004 ms of execution), and at 13,000 receipts a second
+    /// one in flight grew the batch from about 9 checks to 15, cutting PostgreSQL's CPU per
+    /// receipt by a third.
     let jobLookups = GroupCommit<UUID, String?>(maxInFlight: 1, maxBatch: 256)
 
     /// Starts the pool's threads. Throws `RegistryError.invalidArgument` for a pool size below 1
