@@ -40,16 +40,17 @@ struct ReceiptQueue {
     /// Jobs read back in one registry statement, at most.
     static let readBackLimit = 500
 
-    var isEmpty: Bool { held.isEmpty }
     /// Every job waiting: held, spilled and being read back.
     var count: Int { held.count + spilled.count + readingBack }
+    /// Whether some jobs wait in the registry (spilled or being read back).
+    var isSpilling: Bool { !spilled.isEmpty || readingBack > 0 }
 
     /// A new job from the topic goes behind every other. It is held whole while the window
     /// has room and nothing is spilled (so jobs keep their order); otherwise, if the registry
     /// has its body (`admitted`), it is spilled. Returns whether it was.
     @discardableResult
     mutating func append(_ item: Queued, admitted: Bool, window: Int) -> Bool {
-        guard admitted, let offset = item.offset, !spilled.isEmpty || readingBack > 0 || held.count >= window else {
+        guard admitted, let offset = item.offset, isSpilling || held.count >= window else {
             held.append(item)
             return false
         }
@@ -61,10 +62,6 @@ struct ReceiptQueue {
     mutating func prepend(_ item: Queued) {
         held.prepend(item)
     }
-
-    /// Held jobs first, in order, for a look over them; `removeHeld(at:)`, `swapHeld` change them.
-    subscript(index: Int) -> Queued { held[index] }
-    var heldIndices: Range<Int> { held.indices }
 
     mutating func removeFirst() -> Queued { held.removeFirst() }
     mutating func removeHeld(at index: Int) -> Queued { held.remove(at: index) }

@@ -44,8 +44,6 @@ actor TenantDesk {
     private var slots: [Int64: Slot] = [:]
     /// Jobs waiting for a kassa: a window held whole, the rest by uuid (see `ReceiptQueue`).
     private var queue = ReceiptQueue()
-    /// Set while the queue is longer than its window, to say so once each time.
-    private var spilling = false
     /// Jobs queued, running or in doubt here, so a redelivered copy is not run twice.
     private var known: Set<UUID> = []
     /// The job bodies of those, to requeue a job whose intent turned out to have no document.
@@ -215,17 +213,15 @@ actor TenantDesk {
             return
         }
         known.insert(job.uuid)
-        bodies[job.uuid] = job
         deadlineStart[job.uuid] = since
-        if queue.append(Queued(job: job, offset: offset), admitted: admitted, window: window) {
+        let wasSpilling = queue.isSpilling
+        if !queue.append(Queued(job: job, offset: offset), admitted: admitted, window: window) {
+            bodies[job.uuid] = job
+        } else if !wasSpilling {
             // Not held: its body is the registry's until the window drains.
-            bodies[job.uuid] = nil
-            if !spilling {
-                spilling = true
-                logger.notice("queue longer than its window: further receipts wait in the registry", metadata: [
-                    "window": "\(window)", "queued": "\(queue.count)",
-                ])
-            }
+            logger.notice("queue longer than its window: further receipts wait in the registry", metadata: [
+                "window": "\(window)", "queued": "\(queue.count)",
+            ])
         }
         pump()
     }
@@ -316,13 +312,13 @@ actor TenantDesk {
         // Kassas of a suspect assembly or rack wait for a probe, unless the tenant has no others.
         let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
         defer { readBackIfLow() }
-        while !queue.isEmpty {
+        while !queue.held.isEmpty {
             let free = slots.values.filter {
                 !$0.busy && $0.drained == nil && ($0.restUntil.map { $0 <= now } ?? true)
                     && !(avoidSuspects && suspects.isSuspect($0.kassa.candidateBase))
             }
             guard !free.isEmpty else { return }
-            let head = queue[0]
+            let head = queue.held[0]
             let candidates = free.map { slot -> KassaCandidate in
                 var c = slot.kassa.candidateBase
                 c.used = slot.used
@@ -330,8 +326,8 @@ actor TenantDesk {
             }
             guard let choice = KassaChoice.pick(from: candidates, failedOn: head.failedOn), let slot = slots[choice.id] else {
                 // Every free kassa already failed this job: let it wait for another.
-                if let index = queue.heldIndices.dropFirst().first(where: { i in
-                    KassaChoice.pick(from: candidates, failedOn: queue[i].failedOn) != nil
+                if let index = queue.held.indices.dropFirst().first(where: { i in
+                    KassaChoice.pick(from: candidates, failedOn: queue.held[i].failedOn) != nil
                 }) {
                     queue.swapHeld(0, index)
                     continue
@@ -412,8 +408,7 @@ actor TenantDesk {
         }
         queue.readBack(ready)
         logger.debug("queued receipts read back from the registry", metadata: ["jobs": "\(ready.count)", "still_spilled": "\(queue.spilled.count)"])
-        if spilling, queue.spilled.isEmpty {
-            spilling = false
+        if !queue.isSpilling {
             logger.notice("queue back within its window", metadata: ["window": "\(window)"])
         }
         pump()
@@ -659,7 +654,7 @@ actor TenantDesk {
             // on its commit and annul its own document.
             switch outcome {
             case .recorded:
-                if let index = queue.heldIndices.first(where: { queue[$0].job.uuid == uuid }) {
+                if let index = queue.held.firstIndex(where: { $0.job.uuid == uuid }) {
                     let copy = queue.removeHeld(at: index)
                     done(uuid, offset: copy.offset)
                 }

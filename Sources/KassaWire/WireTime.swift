@@ -5,11 +5,9 @@ import KassaModel
 /// strategy or the host's locale and time zone:
 /// - ISO 8601 UTC with whole seconds (`2026-11-23T10:00:00Z`) in `status`;
 /// - the document `datetime` as printed on a receipt, `dd.MM.yyyy HH:mm:ss` in the kassa's local
-///   time, which the emulator fixes at Moscow time (UTC+3, no daylight saving since 2014).
+///   time, which the emulator fixes at Moscow time (UTC+3, no daylight saving since 2014): the
+///   API's own timestamp form, so it is `ATOLTimestamp`'s.
 public enum WireTime {
-    /// Offset of the document `datetime` from UTC.
-    public static let documentUTCOffsetSeconds = 3 * 3600
-
     /// `2026-11-23T10:00:00Z` (fractions of a second dropped).
     public static func iso8601(_ date: Date) -> String {
         let c = civil(Int64(date.timeIntervalSince1970.rounded(.down)))
@@ -17,11 +15,9 @@ public enum WireTime {
             + "\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2))Z"
     }
 
-    /// `23.11.2026 13:00:00` for 10:00:00 UTC.
+    /// `23.11.2026 13:00:00` for 10:00:00 UTC: the API's timestamp form (`ATOLTimestamp`).
     public static func documentDateTime(_ date: Date) -> String {
-        let c = civil(Int64(date.timeIntervalSince1970.rounded(.down)) + Int64(documentUTCOffsetSeconds))
-        return "\(pad(c.day, 2)).\(pad(c.month, 2)).\(pad(c.year, 4)) "
-            + "\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2))"
+        ATOLTimestamp.format(date)
     }
 
     /// Parses `YYYY-MM-DDTHH:MM:SS[.fff](Z|±HH:MM)`; nil when the text is not that.
@@ -67,30 +63,15 @@ public enum WireTime {
             return nil
         }
         guard i == b.count else { return nil }
-        let days = daysFromCivil(year: year, month: month, day: day)
+        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
         let seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + second) - Int64(offset)
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 
-    /// Parses a document `datetime` (`dd.MM.yyyy HH:mm:ss`, Moscow time); nil when malformed.
+    /// Parses a document `datetime` (`dd.MM.yyyy HH:mm:ss`, Moscow time); nil when malformed
+    /// or not a real date.
     public static func parseDocumentDateTime(_ text: String) -> Date? {
-        let b = Array(text.utf8)
-        guard b.count == 19, b[2] == 46, b[5] == 46, b[10] == 32, b[13] == 58, b[16] == 58 else { return nil }
-        func number(_ range: Range<Int>) -> Int? {
-            var value = 0
-            for i in range {
-                guard b[i] >= 48, b[i] <= 57 else { return nil }
-                value = value * 10 + Int(b[i] - 48)
-            }
-            return value
-        }
-        guard let day = number(0..<2), let month = number(3..<5), let year = number(6..<10),
-            let hour = number(11..<13), let minute = number(14..<16), let second = number(17..<19),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-        else { return nil }
-        let seconds = daysFromCivil(year: year, month: month, day: day) * 86400
-            + Int64(hour * 3600 + minute * 60 + second) - Int64(documentUTCOffsetSeconds)
-        return Date(timeIntervalSince1970: Double(seconds))
+        ATOLTimestamp.parse(text)
     }
 
     struct Civil {
@@ -103,10 +84,6 @@ public enum WireTime {
         return Civil(
             year: date.year, month: date.month, day: date.day,
             hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60)
-    }
-
-    static func daysFromCivil(year: Int, month: Int, day: Int) -> Int64 {
-        CivilDate(year: year, month: month, day: day).daysSinceEpoch
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

@@ -5,6 +5,17 @@ public enum JobStatus: String, Sendable, CaseIterable {
     case wait, done, fail
 }
 
+extension PostgresRow {
+    /// A job status column; an unknown value is a decoding error naming it.
+    func jobStatus(_ column: String) throws -> JobStatus {
+        let text = try string(column)
+        guard let status = JobStatus(rawValue: text) else {
+            throw RegistryError.decoding("column '\(column)': unknown job status '\(text)'")
+        }
+        return status
+    }
+}
+
 /// A receipt job as registered.
 public struct JobRecord: Sendable, Equatable {
     public var uuid: UUID
@@ -39,11 +50,7 @@ public struct JobRecord: Sendable, Equatable {
         groupCode = try row.string("group_code")
         externalID = try row.string("external_id")
         operation = try row.string("operation")
-        let statusText = try row.string("status")
-        guard let status = JobStatus(rawValue: statusText) else {
-            throw RegistryError.decoding("column 'status': unknown job status '\(statusText)'")
-        }
-        self.status = status
+        status = try row.jobStatus("status")
         acceptedAt = try row.date("accepted_at")
         registeredAt = try row.date("registered_at")
         callbackURL = try row.optionalString("callback_url")
@@ -383,11 +390,7 @@ extension Registry {
         }
         var jobs: [UUID: (status: JobStatus, body: String?)] = [:]
         for row in rows {
-            let statusText = try row.string("status")
-            guard let status = JobStatus(rawValue: statusText) else {
-                throw RegistryError.decoding("column 'status': unknown job status '\(statusText)'")
-            }
-            jobs[try row.uuid("uuid")] = (status, try row.optionalString("body"))
+            jobs[try row.uuid("uuid")] = (try row.jobStatus("status"), try row.optionalString("body"))
         }
         return jobs
     }

@@ -16,7 +16,6 @@ struct Kassa: AsyncParsableCommand {
     )
 }
 
-/// Options every server command shares.
 /// librdkafka properties given on the command line as `KEY=VALUE`, for tuning a process's
 /// Kafka client without a new release (applied after the built-in settings).
 struct KafkaPropertyOptions: ParsableArguments {
@@ -36,6 +35,7 @@ struct KafkaPropertyOptions: ParsableArguments {
     }
 }
 
+/// Options every server command shares.
 struct CommonOptions: ParsableArguments {
     @Option(help: "libpq connection string of the registry (env KASSA_DB).")
     var db: String = ProcessInfo.processInfo.environment["KASSA_DB"] ?? "host=127.0.0.1 port=5432 dbname=kassa user=postgres"
