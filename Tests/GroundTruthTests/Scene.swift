@@ -17,9 +17,18 @@ struct Scene {
     private(set) var logLines: [String] = []
 
     init() throws {
-        root = NSTemporaryDirectory() + "ground-truth-tests-\(UUID().uuidString.prefix(8))"
+        root = Self.testProcessFolder + "/\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: root + "/fn", withIntermediateDirectories: true)
     }
+
+    /// One folder per test process, so a single removal at exit cleans every scene.
+    private static let testProcessFolder: String = {
+        let path = NSTemporaryDirectory() + "ground-truth-tests-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        // Swift Testing has no global teardown; atexit is the one hook every run passes through.
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "ground-truth-tests-\(getpid())") }
+        return path
+    }()
 
     /// The job uuid of `externalID`, as the ingress derives it.
     static func job(_ externalID: String, group: String = group) -> String {

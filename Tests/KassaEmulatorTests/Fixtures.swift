@@ -43,10 +43,19 @@ enum Fixture {
         }
     }
 
-    /// A fresh directory under the system's temporary directory.
+    /// A fresh directory inside this test process's own folder, which goes when the process exits.
     static func temporaryDirectory(_ label: String = #function) -> String {
-        let path = NSTemporaryDirectory() + "kassa-emulator-tests-\(UUID().uuidString.prefix(8))"
+        let path = testProcessFolder + "/\(UUID().uuidString.prefix(8))"
         try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }
+
+    /// One folder per test process, so a single removal at exit cleans every test's drives.
+    private static let testProcessFolder: String = {
+        let path = NSTemporaryDirectory() + "kassa-emulator-tests-\(getpid())"
+        try? FileManager.default.removeItem(atPath: path)
+        // Swift Testing has no global teardown; atexit is the one hook every run passes through.
+        atexit { try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "kassa-emulator-tests-\(getpid())") }
+        return path
+    }()
 }
