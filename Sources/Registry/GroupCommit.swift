@@ -81,6 +81,23 @@ final class GroupCommit<Input: Sendable, Output: Sendable>: Sendable {
 }
 
 extension Registry {
+    /// `rowsPerInput` with the inputs run in ascending kassa id, answered in the caller's order.
+    ///
+    /// Each input locks its kassa's row until the whole batch commits, and so does a lease
+    /// renewal for every kassa a dispatcher holds. Locked in one order by all of them, two
+    /// batches can wait for each other but never in a cycle; a cycle is found only after
+    /// deadlock_timeout (1 s), and every kassa of the losing batch sits idle for it.
+    func rowsPerInput<Input: Sendable>(_ inputs: [Input], inKassaOrder kassaID: (Input) -> Int64, what: String,
+                                       _ statement: @escaping @Sendable (PostgresConnection, [Input]) throws -> PostgresRows)
+        async -> [Result<PostgresRow, any Error>]
+    {
+        let order = inputs.indices.sorted { kassaID(inputs[$0]) < kassaID(inputs[$1]) }
+        let sorted = await rowsPerInput(order.map { inputs[$0] }, what: what, statement)
+        var answers = sorted
+        for (position, index) in order.enumerated() where position < sorted.count { answers[index] = sorted[position] }
+        return answers
+    }
+
     /// Runs one statement for a batch that answers one row per input, in input order.
     ///
     /// A statement error spoils the whole batch (one document claimed twice, a deadlock), so

@@ -90,7 +90,7 @@ extension Registry {
     /// still sees what the ones before it did: the function takes a fresh snapshot per step).
     /// See `rowsPerInput` for errors.
     func writeIntentRows(_ writes: [IntentWrite]) async -> [Result<PostgresRow, any Error>] {
-        await rowsPerInput(writes, what: "write_intent") { connection, writes in
+        await rowsPerInput(writes, inKassaOrder: \.kassaID, what: "write_intent") { connection, writes in
             try connection.query("""
                 SELECT w.* FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::bigint[], $5::boolean[]) WITH ORDINALITY
                     AS x (kassa_id, job_uuid, epoch, last_document_number, allow_elsewhere, n)

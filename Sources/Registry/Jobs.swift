@@ -432,7 +432,7 @@ extension Registry {
     /// commit is its own statement inside the function, so one commit's fence and snapshot are
     /// exactly as when it ran alone). See `rowsPerInput` for errors.
     func commitResultRows(_ commits: [ResultCommit]) async -> [Result<PostgresRow, any Error>] {
-        await rowsPerInput(commits, what: "commit_result") { connection, commits in
+        await rowsPerInput(commits, inKassaOrder: \.kassaID, what: "commit_result") { connection, commits in
             try mapConstraintErrors {
                 try connection.query("""
                     SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],

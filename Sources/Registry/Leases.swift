@@ -75,10 +75,20 @@ extension Registry {
         let ids = PostgresText.array(leases.map(\.kassaID))
         let epochs = PostgresText.array(leases.map(\.epoch))
         let rows = try await withConnection { connection in
+            // Rows locked in ascending id, as the intent and commit batches lock them (see
+            // `rowsPerInput(_:inKassaOrder:what:_:)`): an UPDATE ... FROM locks in join order, and
+            // under load that order crossed theirs several times a minute (a deadlock, found only
+            // after deadlock_timeout, 1 s, with every kassa of the losing batch idle meanwhile).
             try connection.query("""
+                WITH locked AS (
+                    SELECT l.id FROM kassas l
+                    JOIN unnest($2::bigint[], $3::bigint[]) AS held (id, epoch) ON l.id = held.id AND l.lease_epoch = held.epoch
+                    WHERE l.lease_owner = $1
+                    ORDER BY l.id
+                    FOR NO KEY UPDATE OF l
+                )
                 UPDATE kassas k SET lease_expires_at = now() + $4::bigint * interval '1 microsecond'
-                FROM unnest($2::bigint[], $3::bigint[]) AS held (id, epoch)
-                WHERE k.id = held.id AND k.lease_epoch = held.epoch AND k.lease_owner = $1
+                FROM locked WHERE k.id = locked.id
                 RETURNING k.id
                 """, [owner, ids, epochs, String(micros)])
         }
@@ -100,10 +110,16 @@ extension Registry {
     public func releaseLeases(owner: String, kassaIDs: [Int64]) async throws -> Set<Int64> {
         guard !kassaIDs.isEmpty else { return [] }
         let rows = try await withConnection { connection in
+            // In ascending id, like every statement that locks many kassa rows (renewLeases).
             try connection.query("""
-                UPDATE kassas SET lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ANY ($2::bigint[]) AND lease_owner = $1
-                RETURNING id
+                WITH locked AS (
+                    SELECT l.id FROM kassas l WHERE l.id = ANY ($2::bigint[]) AND l.lease_owner = $1
+                    ORDER BY l.id
+                    FOR NO KEY UPDATE OF l
+                )
+                UPDATE kassas k SET lease_owner = NULL, lease_expires_at = NULL
+                FROM locked WHERE k.id = locked.id
+                RETURNING k.id
                 """, [owner, PostgresText.array(kassaIDs)])
         }
         return Set(try rows.map { try $0.int64("id") })
@@ -115,10 +131,17 @@ extension Registry {
     public func releaseLeases(owner: String, leases: [(kassaID: Int64, epoch: Int64)]) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
         let rows = try await withConnection { connection in
+            // In ascending id, like every statement that locks many kassa rows (renewLeases).
             try connection.query("""
+                WITH locked AS (
+                    SELECT l.id FROM kassas l
+                    JOIN unnest($2::bigint[], $3::bigint[]) AS held (id, epoch) ON l.id = held.id AND l.lease_epoch = held.epoch
+                    WHERE l.lease_owner = $1
+                    ORDER BY l.id
+                    FOR NO KEY UPDATE OF l
+                )
                 UPDATE kassas k SET lease_owner = NULL, lease_expires_at = NULL
-                FROM unnest($2::bigint[], $3::bigint[]) AS held (id, epoch)
-                WHERE k.id = held.id AND k.lease_epoch = held.epoch AND k.lease_owner = $1
+                FROM locked WHERE k.id = locked.id
                 RETURNING k.id
                 """, [owner, PostgresText.array(leases.map(\.kassaID)), PostgresText.array(leases.map(\.epoch))])
         }
