@@ -357,8 +357,14 @@ def wrk(url, seconds, connections, script, env):
             "p99_ms": float(p99.group(1)) * scale[p99.group(2)] if p99 else None}
 
 
-def ingress(seconds, connections):
-    """Receipts acknowledged by Kafka through one ingress, against its no-op endpoint."""
+def ingress(seconds, concurrencies):
+    """Receipts acknowledged by Kafka through one ingress, against its no-op endpoint.
+
+    Each endpoint runs at every concurrency and its best figure is its limit. One concurrency
+    would be unfair to either: 64 connections saturate the no-op endpoint, but leave the machine
+    about a tenth idle on the receipt path, whose answer waits on a registry round trip and a
+    Kafka acknowledgement (measured with perf: the idle task's share of the samples).
+    """
     cluster_up(96, ingress_flags="--bench-endpoint")
     # Only the HTTP side is measured: the dispatchers would fiscalize the flood for minutes.
     for name, pid in pids().items():
@@ -366,17 +372,28 @@ def ingress(seconds, connections):
             os.kill(pid, 15)
     env = dict(os.environ, BENCH_TENANTS=tenant_listing(count=1))  # one tenant's receipts, as fast as answered
     script = os.path.join(ROOT, "bench", "receipt.lua")
-    say(f"ingress: no-op endpoint, {connections} keep-alive connections for {seconds} s")
-    noop = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, dict(env, BENCH_PATH="/bench/noop"))
-    cpu0 = cpu_by_role()
-    say(f"ingress: receipts to Kafka, {connections} keep-alive connections for {seconds} s")
-    sell = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, env)
-    cpu1 = cpu_by_role()
-    ratio = sell["ok_per_s"] / noop["ok_per_s"] if noop["ok_per_s"] else 0
-    result = {"connections": connections, "seconds": seconds, "noop": noop, "receipts": sell, "ratio": ratio,
-              "cpu_ms_per_receipt": {r: 1000 * (cpu1.get(r, 0) - cpu0.get(r, 0)) / max(1, sell["requests"]) for r in cpu1}}
-    say(f"ingress: {sell['ok_per_s']:.0f} receipts/s acknowledged vs {noop['ok_per_s']:.0f}/s no-op: ratio {ratio:.2f} "
-        f"(targets: ratio 0.5, 5000/s: {sell['ok_per_s'] / 5000:.2f} of it)")
+    # A first burst of receipts meets cold caches (the registry's plans, the producer's
+    # connection, the topic's first segment); the measured runs should not.
+    wrk(f"http://127.0.0.1:{INGRESS_PORT}", 5, concurrencies[0], script, env)
+    runs = []
+    for connections in concurrencies:
+        say(f"ingress: no-op endpoint, {connections} keep-alive connections for {seconds} s")
+        noop = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, dict(env, BENCH_PATH="/bench/noop"))
+        cpu0 = cpu_by_role()
+        say(f"ingress: receipts to Kafka, {connections} keep-alive connections for {seconds} s")
+        sell = wrk(f"http://127.0.0.1:{INGRESS_PORT}", seconds, connections, script, env)
+        cpu1 = cpu_by_role()
+        say(f"ingress: {connections} connections: {sell['ok_per_s']:.0f} receipts/s, no-op {noop['ok_per_s']:.0f}/s")
+        runs.append({"connections": connections, "noop": noop, "receipts": sell,
+                     "cpu_ms_per_receipt": {r: 1000 * (cpu1.get(r, 0) - cpu0.get(r, 0)) / max(1, sell["requests"]) for r in cpu1}})
+    best_noop = max(runs, key=lambda r: r["noop"]["ok_per_s"])
+    best_sell = max(runs, key=lambda r: r["receipts"]["ok_per_s"])
+    ratio = best_sell["receipts"]["ok_per_s"] / best_noop["noop"]["ok_per_s"] if best_noop["noop"]["ok_per_s"] else 0
+    result = {"seconds": seconds, "runs": runs, "noop": best_noop["noop"], "noop_connections": best_noop["connections"],
+              "receipts": best_sell["receipts"], "receipts_connections": best_sell["connections"], "ratio": ratio,
+              "cpu_ms_per_receipt": best_sell["cpu_ms_per_receipt"]}
+    say(f"ingress: {best_sell['receipts']['ok_per_s']:.0f} receipts/s acknowledged vs {best_noop['noop']['ok_per_s']:.0f}/s no-op: "
+        f"ratio {ratio:.2f} (targets: ratio 0.5, 5000/s: {best_sell['receipts']['ok_per_s'] / 5000:.2f} of it)")
     down()
     return result
 
@@ -413,7 +430,7 @@ def main():
     try:
         for scenario in args.scenarios:
             if scenario == "ingress":
-                result = ingress(seconds=8 if args.quick else 20, connections=64)
+                result = ingress(seconds=8 if args.quick else 20, concurrencies=(64, 256))
             elif scenario == "latency":
                 result = latency(96, seconds=30 if args.quick else 90, warmup=10)
             elif scenario == "dispatch":

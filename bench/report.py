@@ -155,12 +155,17 @@ def main():
     ingress = read("ingress")
     if ingress:
         n, s = ingress["noop"], ingress["receipts"]
-        lines += [f"## Ingress ({ingress['connections']} keep-alive connections, {ingress['seconds']} s, wrk)", "",
-                  "| endpoint | answered 2xx /s | non-2xx | p99 |", "|---|---|---|---|",
-                  f"| POST /bench/noop (same server, no registry, no Kafka) | {n['ok_per_s']:.0f} | {n['non_2xx']} | {n['p99_ms']} ms |",
-                  f"| POST /possystem/v4/GROUP/sell (acknowledged by Kafka) | {s['ok_per_s']:.0f} | {s['non_2xx']} | {s['p99_ms']} ms |",
-                  "",
-                  f"- ratio to the no-op endpoint: {ingress['ratio']:.2f} (target ≥ 0.5: {verdict(ingress['ratio'] >= 0.5)})",
+        lines += [f"## Ingress (keep-alive connections, {ingress['seconds']} s a run, wrk)", "",
+                  "Each endpoint runs at each concurrency; its best figure is its limit. At 64 connections the receipt path "
+                  "leaves the machine partly idle while answers wait on the registry and on Kafka.", "",
+                  "| connections | POST /bench/noop (same server, no registry, no Kafka) 2xx/s | p99 | POST /possystem/v4/GROUP/sell (acknowledged by Kafka) 2xx/s | p99 | non-2xx |",
+                  "|---|---|---|---|---|---|"]
+        for run in ingress.get("runs", [{"connections": ingress.get("connections"), "noop": n, "receipts": s}]):
+            lines.append(f"| {run['connections']} | {run['noop']['ok_per_s']:.0f} | {run['noop']['p99_ms']} ms | "
+                         f"{run['receipts']['ok_per_s']:.0f} | {run['receipts']['p99_ms']} ms | "
+                         f"{run['noop']['non_2xx'] + run['receipts']['non_2xx']} |")
+        lines += ["",
+                  f"- ratio of the best receipt figure to the best no-op figure: {ingress['ratio']:.2f} (target ≥ 0.5: {verdict(ingress['ratio'] >= 0.5)})",
                   f"- acknowledged receipts per second: {s['ok_per_s']:.0f} (target ≥ 5,000: ratio {s['ok_per_s'] / 5000:.2f}, {verdict(s['ok_per_s'] >= 5000)})",
                   ""]
 

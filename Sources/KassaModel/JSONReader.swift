@@ -104,16 +104,22 @@ struct JSONReader: ~Copyable {
         index += 1
         // The common case, no escapes: one validated copy of the bytes between the quotes.
         var scan = index
+        var ascii = true
         while scan < bytes.count {
             let byte = bytes[scan]
             if byte == UInt8(ascii: "\"") {
-                guard let text = String(validating: UnsafeBufferPointer(rebasing: bytes[index..<scan]), as: UTF8.self) else {
+                let content = UnsafeBufferPointer(rebasing: bytes[index..<scan])
+                // ASCII is valid UTF-8 as it stands; `String(validating:)` is generic and, unspecialized
+                // here, looked up type metadata for every key of every receipt (a few % of the ingress).
+                let validated = ascii ? String(decoding: content, as: UTF8.self) : String(validating: content, as: UTF8.self)
+                guard let text = validated else {
                     index = start
                     throw failure("a string is not valid UTF-8")
                 }
                 index = scan + 1
                 return text
             }
+            if byte >= 0x80 { ascii = false }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 {
                 index = scan

@@ -79,7 +79,10 @@ private struct Walk {
     mutating func string(_ value: JSONValue?, _ path: @autoclosure () -> String, required: Bool, length: ClosedRange<Int>) -> String? {
         switch value {
         case .string(let s)?:
-            guard length.contains(s.count) else {
+            // Characters are never more than UTF-8 bytes, so a short enough non-empty string needs
+            // no count (String.count breaks the text into grapheme clusters).
+            let surelyFits = s.utf8.count <= length.upperBound && (length.lowerBound == 0 || (length.lowerBound == 1 && !s.isEmpty))
+            guard surelyFits || length.contains(s.count) else {
                 fail(path(), "a string of \(length.lowerBound) to \(length.upperBound) characters, got \(s.count)")
                 return nil
             }
