@@ -15,6 +15,12 @@ struct EmulatorCommand: AsyncParsableCommand {
     var controlPort: Int?
     @Flag(help: "UNSAFE, chaos drills only: accept commands with a stale lease epoch (lease fencing off).")
     var unsafeIgnoreEpoch = false
+    @Flag(help: """
+        Write FN archives without fsync. They still survive the emulator being killed (the kernel \
+        holds the writes), not the host losing power. For benchmarks: a real kassa is its own \
+        hardware, and its durability costs the cluster's machine nothing.
+        """)
+    var noFsync = false
     @Option(help: "Log level.") var logLevel = "info"
     @Flag(help: "Print the highest module port and exit (for scripts).") var printLastPort = false
     @Flag(help: "Print a one-line summary of the topology and exit.") var printSummary = false
@@ -43,9 +49,10 @@ struct EmulatorCommand: AsyncParsableCommand {
         }
         let logger = CommonOptions.logger("kassa.emulator", level: logLevel)
         var configuration = FleetConfiguration(
-            topology: topology, dataDirectory: dataDir, speed: speed, unsafeIgnoreEpoch: unsafeIgnoreEpoch)
+            topology: topology, dataDirectory: dataDir, speed: speed, syncToDisk: !noFsync, unsafeIgnoreEpoch: unsafeIgnoreEpoch)
         if !site.isEmpty { configuration.sites = Set(site) }
-        // SIGTERM ends the process: every document is on disk (fsync) before its answer is sent.
+        // SIGTERM ends the process: every document is written (and, unless --no-fsync, on disk)
+        // before its answer is sent.
         try await runFleet(configuration, controlPort: controlPort, logger: logger)
     }
 }
