@@ -72,7 +72,6 @@ struct Fiscalization: Sendable {
 
     /// - Parameter resend: resend-and-annul is sending a job in doubt on another kassa here.
     func attempt(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool = false) async -> AttemptOutcome {
-        let logger = self.logger.with(job: job.uuid, kassa: kassa.id)
         // 1. The intent, fenced by our epoch: from here on the job may be in the kassa.
         do {
             switch try await writeIntent(job, on: kassa, resend: resend) {
@@ -93,24 +92,24 @@ struct Fiscalization: Sendable {
         } catch let error as KassaClientError {
             if error.isInDoubt {
                 await kassa.session.reset()
-                logger.warning("receipt in doubt", metadata: ["error": "\(error)"])
+                logger.with(job: job.uuid, kassa: kassa.id).warning("receipt in doubt", metadata: ["error": "\(error)"])
                 if configuration.unsafeSkipReconcile {
                     return await release(job.uuid, on: kassa, reason: "in doubt, assumed not made (unsafe)", lastDocumentNumber: kassa.lastDocumentNumber)
                 }
                 return .inDoubt(reason: "\(error)")
             }
             await kassa.session.reset()
-            return await refused(job, on: kassa, error: error, logger: logger)
+            return await refused(job, on: kassa, error: error)
         } catch {
             await kassa.session.reset()
             return .inDoubt(reason: "\(error)")
         }
         // 3. Result, intent removal and document counter in one fenced statement.
-        return await record(document, job: job.uuid, body: job, on: kassa, logger: logger)
+        return await record(document, job: job.uuid, body: job, on: kassa)
     }
 
     /// The kassa answered that it made no document (or could not be reached before sending).
-    private func refused(_ job: ReceiptJob, on kassa: LeasedKassa, error: KassaClientError, logger: Logger) async -> AttemptOutcome {
+    private func refused(_ job: ReceiptJob, on kassa: LeasedKassa, error: KassaClientError) async -> AttemptOutcome {
         guard case .refused(let wire) = error else {
             // Nothing was sent (could not connect): drop the intent, move the job.
             return await release(job.uuid, on: kassa, reason: "\(error)", lastDocumentNumber: kassa.lastDocumentNumber)
@@ -122,7 +121,7 @@ struct Fiscalization: Sendable {
             let atol = ATOLError(code: wire.code.driverCode ?? 1, text: wire.text, type: wire.code == .innMismatch ? "agent" : "driver")
             do {
                 try await registry.failJob(jobUUID: job.uuid, kassaID: kassa.id, epoch: kassa.epoch, code: atol.code, type: atol.type, text: atol.text)
-                logger.info("receipt failed: the tenant must fix it", metadata: ["reason": "\(wire.code.rawValue)"])
+                logger.with(job: job.uuid, kassa: kassa.id).info("receipt failed: the tenant must fix it", metadata: ["reason": "\(wire.code.rawValue)"])
                 return .durable
             } catch RegistryError.fenced {
                 return .leaseLost(inDoubt: false)
@@ -159,29 +158,29 @@ struct Fiscalization: Sendable {
     /// commit is retried: it is fenced and idempotent (a retry after a commit whose answer was
     /// lost finds `.alreadyRecorded`), and the document is known, so the job is not in doubt
     /// and must not be resent elsewhere meanwhile.
-    private func commit(_ result: FiscalResultRecord, job uuid: UUID, on kassa: LeasedKassa, logger: Logger) async throws -> CommitOutcome {
+    private func commit(_ result: FiscalResultRecord, job uuid: UUID, on kassa: LeasedKassa) async throws -> CommitOutcome {
         let start = ContinuousClock.now
         var pause: Duration = .milliseconds(200)
         while true {
             do {
                 return try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
             } catch let error as RegistryError where error.isTransient && ContinuousClock.now - start < Self.commitRetryLimit {
-                logger.notice("registry away: retrying the commit with the document in hand", metadata: ["error": "\(error)"])
+                logger.with(job: uuid, kassa: kassa.id).notice("registry away: retrying the commit with the document in hand", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(2))
             }
         }
     }
 
-    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa, logger: Logger) async -> AttemptOutcome {
+    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa) async -> AttemptOutcome {
         do {
             let outcome = try await commit(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
-                                           job: uuid, on: kassa, logger: logger)
+                                           job: uuid, on: kassa)
             kassa.advance(to: document.fiscalDocumentNumber)
             guard case .duplicate(let existing) = outcome else { return .durable }
             // Only a receipt resent while in doubt (resend-and-annul) gets here: both kassas
             // made a document. The one recorded first stands; this one is annulled by a refund.
-            logger.warning("a second document for a recorded job: annulling it", metadata: [
+            logger.with(job: uuid, kassa: kassa.id).warning("a second document for a recorded job: annulling it", metadata: [
                 "fn": "\(document.fnSerial)", "fiscal_document_number": "\(document.fiscalDocumentNumber)",
                 "recorded_fn": "\(existing.fnSerial)", "recorded_fiscal_document_number": "\(existing.fiscalDocumentNumber)",
             ])
@@ -221,7 +220,7 @@ struct Fiscalization: Sendable {
         while true {
             let page = try await client.archive(after: after, limit: 1000)
             if let document = page.documents.first(where: { $0.jobID == intent.jobUUID.uuidString.lowercased() }) {
-                switch await record(document, job: intent.jobUUID, body: body, on: kassa, logger: logger) {
+                switch await record(document, job: intent.jobUUID, body: body, on: kassa) {
                 case .durable: return .recorded
                 case .duplicate(let annul): return .duplicate(annul: annul)
                 case .leaseLost: throw RegistryError.fenced("lease lost while recording a reconciled document")
@@ -239,6 +238,8 @@ struct Fiscalization: Sendable {
 }
 
 extension Logger {
+    /// A copy carrying the job and kassa as metadata. Made where a message is logged, not per
+    /// receipt: every metadata change re-renders the stream handler's metadata text.
     func with(job: UUID, kassa: Int64) -> Logger {
         var copy = self
         copy[metadataKey: "job"] = "\(job.uuidString.lowercased())"
