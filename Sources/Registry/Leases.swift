@@ -75,18 +75,7 @@ extension Registry {
         let ids = PostgresText.array(leases.map(\.kassaID))
         let epochs = PostgresText.array(leases.map(\.epoch))
         let rows = try await withConnection { connection in
-            // Rows locked in ascending id, as the intent and commit batches lock them (see
-            // `rowsPerInput(_:inKassaOrder:what:_:)`): an UPDATE ... FROM locks in join order, and
-            // under load that order crossed theirs several times a minute (a deadlock, found only
-            // after deadlock_timeout, 1 s, with every kassa of the losing batch idle meanwhile).
-            try connection.query("""
-                WITH locked AS (
-                    SELECT l.id FROM kassas l
-                    JOIN unnest($2::bigint[], $3::bigint[]) AS held (id, epoch) ON l.id = held.id AND l.lease_epoch = held.epoch
-                    WHERE l.lease_owner = $1
-                    ORDER BY l.id
-                    FOR NO KEY UPDATE OF l
-                )
+            try connection.query(Self.heldKassasLockedInOrder + """
                 UPDATE kassas k SET lease_expires_at = now() + $4::bigint * interval '1 microsecond'
                 FROM locked WHERE k.id = locked.id
                 RETURNING k.id
@@ -94,6 +83,23 @@ extension Registry {
         }
         return Set(try rows.map { try $0.int64("id") })
     }
+
+    /// The first part of a statement on the kassas `$1` holds at the epochs given (`$2` ids,
+    /// `$3` epochs): `locked`, their ids, with the rows locked in ascending id, as the intent and
+    /// commit batches lock them (`rowsPerInput(_:inKassaOrder:what:_:)`). An UPDATE ... FROM
+    /// locks in join order, and under load that order crossed theirs several times a minute: a
+    /// deadlock, found only after deadlock_timeout (1 s), every kassa of the losing batch idle
+    /// meanwhile.
+    private static let heldKassasLockedInOrder = """
+        WITH locked AS (
+            SELECT l.id FROM kassas l
+            JOIN unnest($2::bigint[], $3::bigint[]) AS held (id, epoch) ON l.id = held.id AND l.lease_epoch = held.epoch
+            WHERE l.lease_owner = $1
+            ORDER BY l.id
+            FOR NO KEY UPDATE OF l
+        )
+
+        """
 
     /// `renewLeases` for callers that keep leases as `Lease` values.
     public func renewLeases(_ leases: [Lease], ttl: Duration) async throws -> Set<Int64> {
@@ -131,15 +137,7 @@ extension Registry {
     public func releaseLeases(owner: String, leases: [(kassaID: Int64, epoch: Int64)]) async throws -> Set<Int64> {
         guard !leases.isEmpty else { return [] }
         let rows = try await withConnection { connection in
-            // In ascending id, like every statement that locks many kassa rows (renewLeases).
-            try connection.query("""
-                WITH locked AS (
-                    SELECT l.id FROM kassas l
-                    JOIN unnest($2::bigint[], $3::bigint[]) AS held (id, epoch) ON l.id = held.id AND l.lease_epoch = held.epoch
-                    WHERE l.lease_owner = $1
-                    ORDER BY l.id
-                    FOR NO KEY UPDATE OF l
-                )
+            try connection.query(Self.heldKassasLockedInOrder + """
                 UPDATE kassas k SET lease_owner = NULL, lease_expires_at = NULL
                 FROM locked WHERE k.id = locked.id
                 RETURNING k.id
