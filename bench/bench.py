@@ -249,6 +249,11 @@ def rows_written():
     return {name: int(n) for name, n in sql("SELECT relname, n_tup_ins + n_tup_upd + n_tup_del FROM pg_stat_user_tables")}
 
 
+def is_lease_renewal(statement):
+    """Registry.renewLeases's statement (it locks the rows in id order first, then updates them)."""
+    return "SET lease_expires_at = now()" in statement
+
+
 def dispatch(kassas, seconds, warmup):
     """Offered 110% of K / 0.9 s; utilization, registry statements, CPU and memory per K."""
     capacity = kassas / SERVICE_S
@@ -284,7 +289,7 @@ def dispatch(kassas, seconds, warmup):
     # pg_stat_statements counts as one top-level call each.
     writes = {table: marks["rows1"].get(table, 0) - marks["rows0"].get(table, 0) for table in marks["rows1"]}
     # The renewal of every lease a dispatcher holds: one statement (Registry.renewLeases).
-    renewals = sum(c for c, q in marks["statements"] if re.match(r"\s*UPDATE kassas k SET lease_expires_at", q))
+    renewals = sum(c for c, q in marks["statements"] if is_lease_renewal(q))
     dispatchers = len([n for n in marks["rss"] if n.startswith("dispatcher-")])
     result = {
         "kassas": kassas, "offered_per_s": rate, "limit_per_s": capacity, "window_s": window,
