@@ -10,9 +10,9 @@ import KassaModel
 public enum WireTime {
     /// `2026-11-23T10:00:00Z` (fractions of a second dropped).
     public static func iso8601(_ date: Date) -> String {
-        let c = civil(Int64(date.timeIntervalSince1970.rounded(.down)))
+        let (c, second) = CivilDate.split(secondsSinceEpoch: Int64(date.timeIntervalSince1970.rounded(.down)))
         return "\(pad(c.year, 4))-\(pad(c.month, 2))-\(pad(c.day, 2))T"
-            + "\(pad(c.hour, 2)):\(pad(c.minute, 2)):\(pad(c.second, 2))Z"
+            + "\(pad(second / 3600, 2)):\(pad(second / 60 % 60, 2)):\(pad(second % 60, 2))Z"
     }
 
     /// `23.11.2026 13:00:00` for 10:00:00 UTC: the API's timestamp form (`ATOLTimestamp`).
@@ -72,18 +72,6 @@ public enum WireTime {
     /// or not a real date.
     public static func parseDocumentDateTime(_ text: String) -> Date? {
         ATOLTimestamp.parse(text)
-    }
-
-    struct Civil {
-        var year, month, day, hour, minute, second: Int
-    }
-
-    /// Calendar fields of a count of seconds since 1970.
-    static func civil(_ seconds: Int64) -> Civil {
-        let (date, secondOfDay) = CivilDate.split(secondsSinceEpoch: seconds)
-        return Civil(
-            year: date.year, month: date.month, day: date.day,
-            hour: secondOfDay / 3600, minute: secondOfDay / 60 % 60, second: secondOfDay % 60)
     }
 
     private static func pad(_ value: Int, _ width: Int) -> String {

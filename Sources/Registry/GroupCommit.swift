@@ -92,9 +92,10 @@ extension Registry {
         async -> [Result<PostgresRow, any Error>]
     {
         let order = inputs.indices.sorted { kassaID(inputs[$0]) < kassaID(inputs[$1]) }
+        // rowsPerInput answers every input, so `sorted` has one answer per position of `order`.
         let sorted = await rowsPerInput(order.map { inputs[$0] }, what: what, statement)
         var answers = sorted
-        for (position, index) in order.enumerated() where position < sorted.count { answers[index] = sorted[position] }
+        for (position, index) in order.enumerated() { answers[index] = sorted[position] }
         return answers
     }
 

@@ -108,8 +108,15 @@ actor TestCluster {
 private let clustersForCleanup = Mutex<[(String, Int)]>([])
 
 /// Stops the test clusters when the test process exits (Swift Testing has no global teardown).
+/// Each cluster's logs are kept under .build/test-cluster-logs/ first: a failed run's cause is
+/// often only in them, and cluster/test prints their tails when a test failed.
 private func stopTestClusters() {
+    let kept = TestCluster.root.appendingPathComponent(".build/test-cluster-logs")
     for (directory, offset) in clustersForCleanup.withLock({ $0 }) {
+        let target = kept.appendingPathComponent("offset-\(offset)")
+        try? FileManager.default.removeItem(at: target)
+        try? FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
+        try? FileManager.default.copyItem(atPath: directory + "/logs", toPath: target.path)
         _ = try? TestCluster.run(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
             "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(offset)",
         ])

@@ -8,15 +8,17 @@ import Testing
 /// kassa in the losing batch). Each test holds one kassa row from a side connection, lets the
 /// statement run into it, and then looks at which rows the waiting statement already holds.
 extension RegistryTests {
-    /// Eight kassas leased by "A" at epoch 1; a side connection, to hold a row, and a probe
-    /// connection, to look at the others (its NOWAIT failures must not spoil the side's transaction).
+    /// 64 kassas leased by "A" at epoch 1 (with eight, the planner happened to join a renewal's
+    /// rows in id order even without ORDER BY, so its test could not fail); a side connection,
+    /// to hold a row, and a probe connection, to look at the others (its NOWAIT failures must
+    /// not spoil the side's transaction).
     static func lockOrderScene(_ registry: Registry, _ connectionString: String) async throws
         -> (tenant: TenantRecord, kassas: [Int64], side: PostgresConnection, probe: PostgresConnection)
     {
         let tenant = try await tenant(registry, "shop-locks")
         var kassas: [Int64] = []
-        for slot in 1...8 {
-            let kassa = try await registry.insertKassa(placement(tenantID: tenant.id, slot: slot, fn: "99990789000\(slot)"))
+        for slot in 1...64 {
+            let kassa = try await registry.insertKassa(placement(tenantID: tenant.id, slot: slot, fn: "9999078900\(100 + slot)"))
             _ = try #require(try await registry.acquireLease(kassaID: kassa.id, owner: "A", ttl: .seconds(60)))
             kassas.append(kassa.id)
         }
@@ -65,7 +67,7 @@ extension RegistryTests {
             _ = try await registry.admitJobs([Self.admission(tenant, job, "lock-\(index)")])
             writes.append(IntentWrite(kassaID: kassa, jobUUID: job, epoch: 1, lastDocumentNumber: 0, allowElsewhere: false))
         }
-        let held = kassas[4]
+        let held = kassas[32]
         _ = try side.execute("BEGIN")
         _ = try side.query("SELECT id FROM kassas WHERE id = $1::bigint FOR NO KEY UPDATE", [String(held)])
         // Highest kassa first: in arrival order, the batch would lock the kassas above the held one first.
@@ -78,7 +80,7 @@ extension RegistryTests {
         try await Self.awaitLockWait(side)
         let locked = try Self.lockedKassas(probe, kassas.filter { $0 != held })
         _ = try side.execute("COMMIT")
-        #expect(locked == Array(kassas[..<4]), "the batch holds the kassas below the one it waits for, and only those")
+        #expect(locked == Array(kassas[..<32]), "the batch holds the kassas below the one it waits for, and only those")
         let answers = await batch.value
         #expect(answers.count == arrived.count)
         for (answer, write) in zip(answers, arrived) {
@@ -96,14 +98,14 @@ extension RegistryTests {
         for kassa in kassas.reversed() {
             _ = try await registry.renewLeases(owner: "A", leases: [(kassa, 1)], ttl: .seconds(60))
         }
-        let held = kassas[4]
+        let held = kassas[32]
         _ = try side.execute("BEGIN")
         _ = try side.query("SELECT id FROM kassas WHERE id = $1::bigint FOR SHARE", [String(held)])
         let renewal = Task { try await registry.renewLeases(owner: "A", leases: kassas.reversed().map { ($0, 1) }, ttl: .seconds(60)) }
         try await Self.awaitLockWait(side)
         let locked = try Self.lockedKassas(probe, kassas.filter { $0 != held })
         _ = try side.execute("COMMIT")
-        #expect(locked == Array(kassas[..<4]), "the renewal holds the kassas below the one it waits for, and only those")
+        #expect(locked == Array(kassas[..<32]), "the renewal holds the kassas below the one it waits for, and only those")
         #expect(try await renewal.value == Set(kassas))
     }
 }
