@@ -24,23 +24,16 @@ import Testing
     func run(_ drill: String, seed: Int = 42, on testCluster: TestCluster = .drills, folder: String = "chaos/drills/ci") async throws -> Outcome {
         let cluster = try await testCluster.start()
         let results = cluster.directory.appendingPathComponent("drill-results/\(drill)")
-        let process = Process()
-        process.executableURL = cluster.root.appendingPathComponent(".build/debug/kassa")
-        process.currentDirectoryURL = cluster.root
-        process.arguments = ["chaos", "run", "\(folder)/\(drill).yaml", "--cluster-dir", cluster.directory.path,
-                             "--results", results.path, "--seed", "\(seed)", "--json"]
-        let pipe = Pipe()
-        process.standardOutput = pipe
         let errors = cluster.directory.appendingPathComponent("drill-\(drill).stderr")
-        FileManager.default.createFile(atPath: errors.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: errors)
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let output = String(decoding: data, as: UTF8.self)
+        let finished = try await ChildProcess.run(
+            cluster.root.appendingPathComponent(".build/debug/kassa"),
+            ["chaos", "run", "\(folder)/\(drill).yaml", "--cluster-dir", cluster.directory.path,
+             "--results", results.path, "--seed", "\(seed)", "--json"],
+            currentDirectory: cluster.root, captureOutput: true, errors: errors)
+        let output = finished.output
         let last = output.split(separator: "\n").last.map(String.init) ?? ""
         let summary = (try? JSONValue.parse(Array(last.utf8))) ?? .null
-        return Outcome(status: process.terminationStatus, summary: summary, output: output)
+        return Outcome(status: finished.status, summary: summary, output: output)
     }
 
     @Test(arguments: ["dispatcher-kill", "dispatcher-pause", "kassa-drop-answer", "emulator-restart", "topic-replay", "kassa-ofd-backlog"])

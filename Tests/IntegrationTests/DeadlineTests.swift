@@ -8,17 +8,13 @@ import Testing
 /// tenant's kassas down), inside their serialized suite.
 extension ChaosDrillTests {
     /// Runs SQL on the cluster's registry through psql.
-    func sql(_ cluster: TestCluster.Info, _ statement: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
-        process.arguments = ["-h", "127.0.0.1", "-p", "\(55432 + TestCluster.drills.portOffset)", "-U", "postgres", "-d", "kassa", "-tAc", statement]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw TestCluster.ClusterError(text: "psql failed: \(statement)") }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    func sql(_ cluster: TestCluster.Info, _ statement: String) async throws -> String {
+        let finished = try await ChildProcess.run(
+            URL(fileURLWithPath: "/usr/bin/psql"),
+            ["-h", "127.0.0.1", "-p", "\(55432 + TestCluster.drills.portOffset)", "-U", "postgres", "-d", "kassa", "-tAc", statement],
+            captureOutput: true)
+        guard finished.status == 0 else { throw TestCluster.ClusterError(text: "psql failed: \(statement)") }
+        return finished.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The emulator's fault control plane.
@@ -32,16 +28,23 @@ extension ChaosDrillTests {
         let tenant = try #require(cluster.tenants.first { $0.groupCode == "shop-books" })
         let api = APIClient(base: cluster.baseURL)
         let token = try await api.token(tenant)
-        let serials = try sql(cluster, """
+        let serials = try await sql(cluster, """
             SELECT string_agg(k.fn_serial, ',') FROM kassas k JOIN tenants t ON t.id = k.tenant_id WHERE t.group_code = 'shop-books'
             """).split(separator: ",").map(String.init)
         #expect(serials.count == 24)
-        defer {
-            _ = try? sql(cluster, "UPDATE tenants SET deadline_ms = 300000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
+        do {
+            try await pastTheDeadline(cluster, tenant, api, token, serials)
+        } catch {
+            // The drills after this one need the tenant's default deadline back.
+            _ = try? await sql(cluster, "UPDATE tenants SET deadline_ms = 300000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
+            throw error
         }
+    }
 
+    private func pastTheDeadline(_ cluster: TestCluster.Info, _ tenant: TestCluster.Tenant, _ api: APIClient, _ token: String,
+                                 _ serials: [String]) async throws {
         // Every kassa of the tenant down; a 2 s deadline that only flags.
-        _ = try sql(cluster, "UPDATE tenants SET deadline_ms = 2000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
+        _ = try await sql(cluster, "UPDATE tenants SET deadline_ms = 2000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
         for serial in serials {
             #expect(try await faults("POST", #"{"fault":"down","target":{"fn_serial":"\#(serial)"}}"#) == 200)
         }
@@ -58,7 +61,7 @@ extension ChaosDrillTests {
         #expect(flagged, "a receipt queued past the deadline carries a deadline warning")
 
         // Now the tenant fails receipts past the deadline instead.
-        _ = try sql(cluster, "UPDATE tenants SET deadline_action = 'fail' WHERE group_code = 'shop-books'")
+        _ = try await sql(cluster, "UPDATE tenants SET deadline_action = 'fail' WHERE group_code = 'shop-books'")
         let doomed = try await api.request(.POST, "/shop-books/sell", token: token, body: sellBody(tenant, externalID: "deadline-fail-\(UUID())"))
         let doomedUUID = try #require(doomed.uuid)
         let failed = try await api.awaitFinal(group: "shop-books", uuid: doomedUUID, token: token, within: 60)
@@ -75,7 +78,7 @@ extension ChaosDrillTests {
 
         // The kassas come back and the deadline is the default again: both are re-sent with
         // their uuids and fiscalized once.
-        _ = try sql(cluster, "UPDATE tenants SET deadline_ms = 300000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
+        _ = try await sql(cluster, "UPDATE tenants SET deadline_ms = 300000, deadline_action = 'flag' WHERE group_code = 'shop-books'")
         #expect(try await faults("DELETE") == 200)
         let resend = try await api.request(.POST, "/shop-books/resend", token: token, body: #"{"error_type":"timeout"}"#)
         #expect(resend.status == 200)

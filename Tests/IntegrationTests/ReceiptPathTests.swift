@@ -147,8 +147,18 @@ import Testing
     }
 
     @Test func sigtermOnTheIngressLosesNoAcknowledgedReceipt() async throws {
+        // Clients of this test's own (see APIClient.http): one for the calls the stop refuses,
+        // a fresh one for after the restart.
+        try await withOwnHTTPClient { stopping in
+            try await withOwnHTTPClient { restarted in
+                try await sigtermOnTheIngress(stopping: stopping, restarted: restarted)
+            }
+        }
+    }
+
+    private func sigtermOnTheIngress(stopping: HTTPClient, restarted: HTTPClient) async throws {
         let cluster = try await TestCluster.shared.start()
-        let api = APIClient(base: cluster.baseURL)
+        let api = APIClient(base: cluster.baseURL, http: stopping)
         let tenant = cluster.tenants[3]
         let token = try await api.token(tenant)
         let pidFile = cluster.directory.appendingPathComponent("pids/ingress.pid")
@@ -175,7 +185,7 @@ import Testing
                 for _ in 0..<100 {
                     var probe = HTTPClientRequest(url: cluster.ingressURL + "/readyz")
                     probe.method = .GET
-                    guard let response = try? await HTTPClient.shared.execute(probe, timeout: .seconds(2)) else { break }
+                    guard let response = try? await stopping.execute(probe, timeout: .seconds(2)) else { break }
                     if response.status == .serviceUnavailable { return ([], true) }
                     try await Task.sleep(for: .milliseconds(20))  // the probe interval
                 }
@@ -201,13 +211,14 @@ import Testing
         #expect(exited, "the ingress should exit after draining")
 
         // Bring the ingress back (cluster/up starts only what is missing) and check every ack.
-        let status = try TestCluster.run(cluster.root.appendingPathComponent("cluster/up").path, environment: [
+        let status = try await TestCluster.run(cluster.root.appendingPathComponent("cluster/up").path, environment: [
             "KASSA_CLUSTER_DIR": cluster.directory.path, "KASSA_PORT_OFFSET": "\(TestCluster.shared.portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
         ])
         #expect(status == 0)
-        let freshToken = try await api.token(tenant)
+        let afterRestart = APIClient(base: cluster.baseURL, http: restarted)
+        let freshToken = try await afterRestart.token(tenant)
         for uuid in acknowledged {
-            let report = try await api.awaitFinal(group: tenant.groupCode, uuid: uuid, token: freshToken, within: 120)
+            let report = try await afterRestart.awaitFinal(group: tenant.groupCode, uuid: uuid, token: freshToken, within: 120)
             #expect(report.statusText == "done", "acknowledged \(uuid) was lost: \(report.json.serialized())")
             #expect(try documents(forJob: uuid, in: cluster.fnDirectory).count == 1)
         }

@@ -42,16 +42,16 @@ import Testing
         #expect(again.errorText == reason)
         #expect(try documents(forJob: uuid, in: cluster.fnDirectory).isEmpty)
         // The registry counted the resend: the job is failed again after one reopening.
-        let listed = try Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
+        let listed = try await Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
         #expect(Self.resendCount(of: uuid, in: listed) == 1, "\(listed.serialized())")
 
         // Through the admin command, same uuid again.
-        let byCommand = try Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--json"])
+        let byCommand = try await Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--json"])
         #expect(byCommand["resent"] == .array([.string(uuid)]), "\(byCommand.serialized())")
         #expect(byCommand["count"] == .number(1))
         let third = try await api.awaitFinal(group: tenant.groupCode, uuid: uuid, token: token)
         #expect(third.statusText == "fail" && third.errorCode == 2003 && third.errorText == reason, "\(third.json.serialized())")
-        let relisted = try Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
+        let relisted = try await Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
         #expect(Self.resendCount(of: uuid, in: relisted) == 2, "\(relisted.serialized())")
         #expect(try documents(forJob: uuid, in: cluster.fnDirectory).isEmpty)
     }
@@ -86,7 +86,7 @@ import Testing
         // Untouched: still the first failure, nothing fiscalized.
         let report = try await api.request(.GET, "/\(tenant.groupCode)/report/\(uuid)", token: token)
         #expect(report.statusText == "fail" && report.errorCode == 2003)
-        let listed = try Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
+        let listed = try await Self.kassaResend(cluster, ["--group-code", tenant.groupCode, "--uuid", uuid, "--dry-run", "--json"])
         #expect(Self.resendCount(of: uuid, in: listed) == 0, "\(listed.serialized())")
         #expect(try documents(forJob: uuid, in: cluster.fnDirectory).isEmpty)
 
@@ -106,32 +106,23 @@ import Testing
 
     /// Runs `kassa resend ARGS --db … --kafka …` against the test cluster (settings from the
     /// cluster's `env` file) and parses its JSON output.
-    static func kassaResend(_ cluster: TestCluster.Info, _ arguments: [String]) throws -> JSONValue {
+    static func kassaResend(_ cluster: TestCluster.Info, _ arguments: [String]) async throws -> JSONValue {
         let settings = try clusterSettings(cluster)
         guard let db = settings["KASSA_DB"], let kafka = settings["KASSA_KAFKA"] else {
             throw TestCluster.ClusterError(text: "the cluster's env file has no KASSA_DB or KASSA_KAFKA")
         }
         let binary = ProcessInfo.processInfo.environment["KASSA_BIN"] ?? cluster.root.appendingPathComponent(".build/debug/kassa").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["resend"] + arguments + ["--db", db, "--kafka", kafka, "--log-level", "error"]
-        var environment = ProcessInfo.processInfo.environment
         // librdkafka 2.16 first, as cluster/env.sh does (Debian's 2.0.2 cannot talk to Tansu).
         let local = cluster.root.appendingPathComponent(".local/lib").path
-        environment["LD_LIBRARY_PATH"] = local + (environment["LD_LIBRARY_PATH"].map { ":" + $0 } ?? "")
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw TestCluster.ClusterError(text: "kassa resend \(arguments) exited with \(process.terminationStatus): \(text)")
+        let libraryPath = local + (ProcessInfo.processInfo.environment["LD_LIBRARY_PATH"].map { ":" + $0 } ?? "")
+        let finished = try await ChildProcess.run(
+            URL(fileURLWithPath: binary), ["resend"] + arguments + ["--db", db, "--kafka", kafka, "--log-level", "error"],
+            environment: ["LD_LIBRARY_PATH": libraryPath], captureOutput: true,
+            errors: URL(fileURLWithPath: "/dev/null"))
+        guard finished.status == 0 else {
+            throw TestCluster.ClusterError(text: "kassa resend \(arguments) exited with \(finished.status): \(finished.output)")
         }
-        return try JSONValue.parse(Array(text.utf8))
+        return try JSONValue.parse(Array(finished.output.utf8))
     }
 
     /// `KEY=value` lines of the cluster's env file, quotes removed.

@@ -40,7 +40,8 @@ actor TestCluster {
         let tenants: [Tenant]
     }
 
-    private var info: Info?
+    /// The one start of this cluster: tests that ask while it starts await the same one.
+    private var starting: Task<Info, any Error>?
     let portOffset: Int
     let sites: Int
     /// More environment for cluster/up (topology and tenants files, relative to the root).
@@ -58,8 +59,14 @@ actor TestCluster {
     }
 
     /// Starts the cluster on first use.
-    func start() throws -> Info {
-        if let info { return info }
+    func start() async throws -> Info {
+        if let starting { return try await starting.value }
+        let task = Task { try await self.bringUp() }
+        starting = task
+        return try await task.value
+    }
+
+    private func bringUp() async throws -> Info {
         let root = Self.root
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("kassa-it-\(getpid())-\(portOffset)")
         try? FileManager.default.removeItem(at: directory)
@@ -72,21 +79,25 @@ actor TestCluster {
             "KASSA_CLUSTER_DIR": directory.path, "KASSA_PORT_OFFSET": "\(portOffset)", "KASSA_SPEED": "20", "KASSA_SKIP_BUILD": "1",
         ]
         for (key, value) in self.environment { environment[key] = root.appendingPathComponent(value).path }
-        let status = try Self.run(root.appendingPathComponent("cluster/up").path, sites == 2 ? ["--sites", "2"] : [],
-                                  environment: environment)
+        let status = try await Self.run(root.appendingPathComponent("cluster/up").path, sites == 2 ? ["--sites", "2"] : [],
+                                        environment: environment)
         guard status == 0 else { throw ClusterError(text: "cluster/up exited with \(status); logs in \(directory.path)/logs") }
         let tenantsData = try Data(contentsOf: directory.appendingPathComponent("tenants.json"))
         let tenants = try JSONDecoder().decode([Tenant].self, from: tenantsData)
         let ingress = "http://127.0.0.1:\(18080 + portOffset)"
-        let info = Info(root: root, directory: directory, baseURL: ingress + "/possystem/v4", ingressURL: ingress,
-                        fnDirectory: directory.appendingPathComponent("fn"), tenants: tenants)
-        self.info = info
-        return info
+        return Info(root: root, directory: directory, baseURL: ingress + "/possystem/v4", ingressURL: ingress,
+                    fnDirectory: directory.appendingPathComponent("fn"), tenants: tenants)
     }
 
-    /// Runs a command with the cluster's environment and waits for it.
+    /// Runs a command with the cluster's environment and awaits its exit (output inherited).
     @discardableResult
-    static func run(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Int32 {
+    static func run(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) async throws -> Int32 {
+        try await ChildProcess.run(URL(fileURLWithPath: path), arguments, environment: environment).status
+    }
+
+    /// `run`, blocking: only for the exit handler, where nothing else is left to run.
+    @discardableResult
+    static func runBlocking(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -117,7 +128,7 @@ private func stopTestClusters() {
         try? FileManager.default.removeItem(at: target)
         try? FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
         try? FileManager.default.copyItem(atPath: directory + "/logs", toPath: target.path)
-        _ = try? TestCluster.run(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
+        _ = try? TestCluster.runBlocking(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
             "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(offset)",
         ])
     }
@@ -126,7 +137,10 @@ private func stopTestClusters() {
 /// A small ATOL API client for the tests.
 struct APIClient {
     let base: String
-    let http = HTTPClient.shared
+    /// The shared client by default. A test that stops the ingress gives its calls a client of
+    /// their own: refused connections put a client's pool for that address into a growing
+    /// back-off, and calls made through it after the restart would wait that out.
+    var http: HTTPClient = .shared
 
     struct Answer {
         let status: Int
@@ -166,6 +180,20 @@ struct APIClient {
             try await Task.sleep(for: .milliseconds(100))  // the polling interval, not synchronization
         }
     }
+}
+
+/// Runs `body` with an HTTP client of its own, shut down afterwards.
+func withOwnHTTPClient<T>(_ body: (HTTPClient) async throws -> T) async throws -> T {
+    let client = HTTPClient(eventLoopGroupProvider: .singleton)
+    let result: T
+    do {
+        result = try await body(client)
+    } catch {
+        try? await client.shutdown()
+        throw error
+    }
+    try await client.shutdown()
+    return result
 }
 
 /// A valid sell body for a tenant.
