@@ -6,7 +6,7 @@ import Testing
 /// (`flag`) or failed with ATOL's queue timeout (`fail`); a failed one is re-sent with its uuid
 /// once the kassas are back, and fiscalized once. Runs on the drills' cluster (it takes a
 /// tenant's kassas down), inside their serialized suite.
-extension ChaosDrillTests {
+extension ClusterSuites.ChaosDrillTests {
     /// Runs SQL on the cluster's registry through psql.
     func sql(_ cluster: TestCluster.Info, _ statement: String) async throws -> String {
         let finished = try await ChildProcess.run(

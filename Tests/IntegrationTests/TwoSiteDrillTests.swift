@@ -5,7 +5,7 @@ import Testing
 /// The two-site drills at test size (chaos/drills/two-sites/ci) on their own two-site cluster:
 /// Patroni and etcd, per site an emulator, an ingress and two dispatchers, the WAN link.
 /// Serialized with the other drills (one suite), so no two drills share the machine's cores.
-extension ChaosDrillTests {
+extension ClusterSuites.ChaosDrillTests {
     @Test(arguments: ["rack-power", "wan-latency", "site-loss"])
     func aTwoSiteDrillLosesAndDuplicatesNothing(_ drill: String) async throws {
         let outcome = try await run(drill, on: .twoSites, folder: "chaos/drills/two-sites/ci")
