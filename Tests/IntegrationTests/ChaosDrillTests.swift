@@ -30,7 +30,7 @@ extension ClusterSuites {
                 cluster.root.appendingPathComponent(".build/debug/kassa"),
                 ["chaos", "run", "\(folder)/\(drill).yaml", "--cluster-dir", cluster.directory.path,
                  "--results", results.path, "--seed", "\(seed)", "--json"],
-                currentDirectory: cluster.root, captureOutput: true, errors: errors)
+                currentDirectory: cluster.root, captureOutput: true, errors: .file(errors))
             let output = finished.output
             let last = output.split(separator: "\n").last.map(String.init) ?? ""
             let summary = (try? JSONValue.parse(Array(last.utf8))) ?? .null

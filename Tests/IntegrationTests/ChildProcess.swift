@@ -14,10 +14,17 @@ enum ChildProcess {
         let output: String
     }
 
-    /// Runs `executable`. Standard output is captured when `captureOutput`, else inherited;
-    /// standard error goes to `errors` (a file, created or truncated) or is inherited.
+    /// Where standard error goes.
+    enum Errors {
+        case inherited
+        case discarded
+        /// A regular file, created or truncated.
+        case file(URL)
+    }
+
+    /// Runs `executable`. Standard output is captured when `captureOutput`, else inherited.
     static func run(_ executable: URL, _ arguments: [String] = [], environment: [String: String] = [:],
-                    currentDirectory: URL? = nil, captureOutput: Bool = false, errors: URL? = nil) async throws -> Finished {
+                    currentDirectory: URL? = nil, captureOutput: Bool = false, errors: Errors = .inherited) async throws -> Finished {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -37,9 +44,15 @@ enum ChildProcess {
             handles.append(handle)
             process.standardOutput = handle
         }
-        if let errors {
-            FileManager.default.createFile(atPath: errors.path, contents: nil)
-            let handle = try FileHandle(forWritingTo: errors)
+        switch errors {
+        case .inherited:
+            break
+        case .discarded:
+            process.standardError = FileHandle.nullDevice
+        case .file(let url):
+            // createFile writes a new file and renames it over the path: never a device's path.
+            FileManager.default.createFile(atPath: url.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: url)
             handles.append(handle)
             process.standardError = handle
         }

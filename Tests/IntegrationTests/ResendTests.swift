@@ -119,7 +119,7 @@ extension ClusterSuites {
             let finished = try await ChildProcess.run(
                 URL(fileURLWithPath: binary), ["resend"] + arguments + ["--db", db, "--kafka", kafka, "--log-level", "error"],
                 environment: ["LD_LIBRARY_PATH": libraryPath], captureOutput: true,
-                errors: URL(fileURLWithPath: "/dev/null"))
+                errors: .discarded)
             guard finished.status == 0 else {
                 throw TestCluster.ClusterError(text: "kassa resend \(arguments) exited with \(finished.status): \(finished.output)")
             }
