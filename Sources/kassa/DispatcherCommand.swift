@@ -15,8 +15,7 @@ struct DispatcherCommand: AsyncParsableCommand {
     @Option(help: "Lease time to live, seconds.") var leaseTtl = 10.0
     @Option(help: "Seconds without an answer from the registry after which this dispatcher leaves the consumer group (rejoining once the registry answers); longer than a registry failover.")
     var leaveGroupAfter = 20.0
-    @Option(help: "Registry connections: statements that can run at once (with the registry a WAN round trip away, throughput is connections / round trip).")
-    var registryConnections = 16
+    @OptionGroup var pool: RegistryPoolOptions
     @Option(help: "Seconds a kassa may take to answer a sale before the receipt is in doubt.") var sellTimeout = 10.0
     @Option(help: "Reach another site's kassas through the WAN link: SITE=HOST:+PORT_SHIFT (repeatable).") var via: [String] = []
     @Option(help: "Seconds between reads of each idle kassa's status (to drain one about to fail).") var healthCheckInterval = 30.0
@@ -30,8 +29,7 @@ struct DispatcherCommand: AsyncParsableCommand {
 
     func run() async throws {
         let logger = common.logger("kassa.dispatcher")
-        guard registryConnections >= 1 else { throw ValidationError("--registry-connections \(registryConnections): expected at least 1") }
-        let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: registryConnections), logger: logger)
+        let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: pool.registryConnections), logger: logger)
         var configuration = DispatcherConfiguration(name: name, site: site, bootstrapServers: common.kafka)
         configuration.topic = topic
         configuration.groupID = group

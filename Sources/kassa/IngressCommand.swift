@@ -16,7 +16,7 @@ struct IngressCommand: AsyncParsableCommand {
     @Option(help: "Seconds readiness fails before the listener closes on SIGTERM.") var drainDelay = 2.0
     @Option(help: "Registry for reads (tokens, duplicate checks, reports), e.g. this site's replica first; default: --db.")
     var dbReads: String?
-    @Option(help: "Registry connections (each pool: the primary's and, with --db-reads, the reads').") var registryConnections = 16
+    @OptionGroup var pool: RegistryPoolOptions
     @Flag(help: "Also serve POST /bench/noop (the HTTP limit benchmarks compare against).") var benchEndpoint = false
 
     func run() async throws {
@@ -24,9 +24,8 @@ struct IngressCommand: AsyncParsableCommand {
         guard let secret = FileManager.default.contents(atPath: tokenSecretFile), secret.count >= 16 else {
             throw ValidationError("--token-secret-file \(tokenSecretFile): expected a readable file of at least 16 bytes")
         }
-        guard registryConnections >= 1 else { throw ValidationError("--registry-connections \(registryConnections): expected at least 1") }
-        let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: registryConnections), logger: logger)
-        let reads = try dbReads.map { try Registry(configuration: .init(connectionString: $0, poolSize: registryConnections), logger: logger) }
+        let registry = try Registry(configuration: .init(connectionString: common.db, poolSize: pool.registryConnections), logger: logger)
+        let reads = try dbReads.map { try Registry(configuration: .init(connectionString: $0, poolSize: pool.registryConnections), logger: logger) }
         var producerConfiguration = KafkaProducerConfiguration(bootstrapServers: common.kafka)
         producerConfiguration.clientID = "ingress-\(port)"
         // Answer the client within seconds: a job Kafka cannot take in 10 s gets a 503.

@@ -35,6 +35,18 @@ struct KafkaPropertyOptions: ParsableArguments {
     }
 }
 
+/// The size of a server command's registry connection pool.
+struct RegistryPoolOptions: ParsableArguments {
+    @Option(help: "Registry connections per pool: statements that can run at once (with the registry a WAN round trip away, throughput is connections / round trip). The ingress has a pool for --db and one for --db-reads.")
+    var registryConnections = 16
+
+    func validate() throws {
+        guard registryConnections >= 1 else {
+            throw ValidationError("--registry-connections \(registryConnections): expected at least 1")
+        }
+    }
+}
+
 /// Options every server command shares.
 struct CommonOptions: ParsableArguments {
     @Option(help: "libpq connection string of the registry (env KASSA_DB).")
