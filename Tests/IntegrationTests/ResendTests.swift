@@ -1,13 +1,11 @@
 import Foundation
 import KassaModel
-import NIOHTTP1
 import Testing
 
 extension ClusterSuites {
     /// Re-sending failed receipts on the real cluster: `POST /{group}/resend` and `kassa resend`.
-    ///
-    /// Shares the cluster with ReceiptPathTests, whose SIGTERM test stops and restarts the ingress
-    /// while other suites run: API calls here retry while the ingress does not answer.
+    /// Shares the cluster with ReceiptPathTests; under ClusterSuites the two never run at once,
+    /// so the ingress that suite's SIGTERM test stops is back before these start.
     @Suite(.serialized) struct ResendTests {
         /// A sell body that passes validation but that the tenant's kassas refuse (error 2003): the
         /// company INN is another tenant's.
@@ -17,7 +15,7 @@ extension ClusterSuites {
 
         @Test func aFailedReceiptIsResentUnderItsUUIDAndFailsAgainForTheSameReasonWithoutADocument() async throws {
             let cluster = try await TestCluster.shared.start()
-            let api = RetryingAPI(api: APIClient(base: cluster.baseURL))
+            let api = APIClient(base: cluster.baseURL)
             let tenant = cluster.tenants[2]
             let token = try await api.token(tenant)
             let posted = try await api.request(.POST, "/\(tenant.groupCode)/sell", token: token,
@@ -59,7 +57,7 @@ extension ClusterSuites {
 
         @Test func aResendFilterThatMatchesNothingResendsNothing() async throws {
             let cluster = try await TestCluster.shared.start()
-            let api = RetryingAPI(api: APIClient(base: cluster.baseURL))
+            let api = APIClient(base: cluster.baseURL)
             let tenant = cluster.tenants[3]
             let token = try await api.token(tenant)
             let posted = try await api.request(.POST, "/\(tenant.groupCode)/sell", token: token,
@@ -146,43 +144,6 @@ extension ClusterSuites {
                 if case .number(let count)? = job["resend_count"] { return Int(count) }
             }
             return nil
-        }
-    }
-}
-
-/// `APIClient` calls repeated while they throw (no answer: the ingress is restarting), up to a
-/// deadline. A request the ingress answered is never repeated.
-struct RetryingAPI {
-    let api: APIClient
-    var within: Duration = .seconds(60)
-
-    private func retrying<T>(_ body: () async throws -> T) async throws -> T {
-        let deadline = ContinuousClock.now + within
-        while true {
-            do {
-                return try await body()
-            } catch {
-                if ContinuousClock.now > deadline { throw error }
-                try await Task.sleep(for: .milliseconds(200))  // until the ingress answers again; not synchronization
-            }
-        }
-    }
-
-    func request(_ method: HTTPMethod, _ path: String, token: String? = nil, body: String? = nil) async throws -> APIClient.Answer {
-        try await retrying { try await api.request(method, path, token: token, body: body) }
-    }
-
-    func token(_ tenant: TestCluster.Tenant) async throws -> String {
-        try await retrying { try await api.token(tenant) }
-    }
-
-    /// Polls the report until it is no longer `wait` or the deadline passes.
-    func awaitFinal(group: String, uuid: String, token: String, within seconds: Double = 60) async throws -> APIClient.Answer {
-        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-        while true {
-            let answer = try await request(.GET, "/\(group)/report/\(uuid)", token: token)
-            if answer.statusText != "wait" || ContinuousClock.now > deadline { return answer }
-            try await Task.sleep(for: .milliseconds(100))  // the polling interval, not synchronization
         }
     }
 }

@@ -40,7 +40,7 @@ actor TestCluster {
         let tenants: [Tenant]
     }
 
-    /// The one start of this cluster: tests that ask while it starts await the same one.
+    /// The one start of this cluster (see `start()`).
     private var starting: Task<Info, any Error>?
     let portOffset: Int
     let sites: Int
@@ -58,7 +58,8 @@ actor TestCluster {
         return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     }
 
-    /// Starts the cluster on first use.
+    /// Starts the cluster on first use. Tests that ask while it starts, or after, share that
+    /// one start: its cluster, or its error.
     func start() async throws -> Info {
         if let starting { return try await starting.value }
         let task = Task { try await self.bringUp() }
@@ -95,20 +96,6 @@ actor TestCluster {
         try await ChildProcess.run(URL(fileURLWithPath: path), arguments, environment: environment).status
     }
 
-    /// `run`, blocking: only for the exit handler, where nothing else is left to run.
-    @discardableResult
-    static func runBlocking(_ path: String, _ arguments: [String] = [], environment: [String: String] = [:]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-
     struct ClusterError: Error, CustomStringConvertible {
         let text: String
         var description: String { text }
@@ -128,7 +115,7 @@ private func stopTestClusters() {
         try? FileManager.default.removeItem(at: target)
         try? FileManager.default.createDirectory(at: kept, withIntermediateDirectories: true)
         try? FileManager.default.copyItem(atPath: directory + "/logs", toPath: target.path)
-        _ = try? TestCluster.runBlocking(TestCluster.root.appendingPathComponent("cluster/down").path, ["--purge"], environment: [
+        _ = try? ChildProcess.runBlocking(TestCluster.root.appendingPathComponent("cluster/down"), ["--purge"], environment: [
             "KASSA_CLUSTER_DIR": directory, "KASSA_PORT_OFFSET": "\(offset)",
         ])
     }
