@@ -47,7 +47,28 @@ struct PendingIntent: Sendable {
     var lastDocumentNumber: Int64
 }
 
+/// How far `sell` got: a document to record, or the attempt is over already.
+enum Sale: Sendable {
+    case document(FiscalDocument)
+    case over(AttemptOutcome)
+}
+
+/// What became of the intent for the kassa's next job, written with a commit.
+enum NextIntent: Sendable, Equatable {
+    /// Durable: the next job may be sent to the kassa at once.
+    case written
+    /// Not written: the next job goes back to the queue, nothing of it changed.
+    case notWritten
+    /// The commit failed in a way that leaves its intent unknown: it must be released (or
+    /// reconciled) before the job goes anywhere else.
+    case unknown
+}
+
 /// The exactly-once steps for one receipt on one kassa: intent, sale, fenced commit.
+///
+/// Between two receipts on a kassa the commit of the first carries the intent of the second
+/// (`record(_:job:on:thenIntent:)`), so a busy kassa waits for one registry round trip between
+/// sales, not two.
 struct Fiscalization: Sendable {
     let registry: Registry
     let configuration: DispatcherConfiguration
@@ -70,42 +91,53 @@ struct Fiscalization: Sendable {
         }
     }
 
-    /// - Parameter resend: resend-and-annul is sending a job in doubt on another kassa here.
-    func attempt(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool = false) async -> AttemptOutcome {
-        // 1. The intent, fenced by our epoch: from here on the job may be in the kassa.
-        do {
-            switch try await writeIntent(job, on: kassa, resend: resend) {
-            case .written: break
-            case .jobFinished: return .finishedElsewhere
-            case .inDoubtElsewhere(let other): return .inDoubtElsewhere(kassaID: other)
+    /// The first two steps: the intent (unless it went with the previous receipt's commit),
+    /// fenced by our epoch, then the sale. The third is `record`.
+    /// - Parameters:
+    ///   - resend: resend-and-annul is sending a job in doubt on another kassa here.
+    ///   - intentWritten: the intent is on record already (written with the previous commit).
+    func sell(_ job: ReceiptJob, on kassa: LeasedKassa, resend: Bool = false, intentWritten: Bool = false) async -> Sale {
+        // 1. The intent: from here on the job may be in the kassa.
+        if !intentWritten {
+            do {
+                switch try await writeIntent(job, on: kassa, resend: resend) {
+                case .written: break
+                case .jobFinished: return .over(.finishedElsewhere)
+                case .inDoubtElsewhere(let other): return .over(.inDoubtElsewhere(kassaID: other))
+                }
+            } catch RegistryError.fenced {
+                return .over(.leaseLost(inDoubt: false))
+            } catch {
+                return .over(.registryUnavailable(reason: "writing the intent failed: \(error)"))
             }
-        } catch RegistryError.fenced {
-            return .leaseLost(inDoubt: false)
-        } catch {
-            return .registryUnavailable(reason: "writing the intent failed: \(error)")
         }
         // 2. The sale.
-        let document: FiscalDocument
         do {
             let client = try await kassa.session.connected()
-            document = try await client.sell(SellRequest(receiptJob: job, defaultSNO: kassa.defaultSNO), epoch: kassa.epoch, timeout: configuration.sellTimeout)
+            return .document(try await client.sell(SellRequest(receiptJob: job, defaultSNO: kassa.defaultSNO), epoch: kassa.epoch,
+                                                   timeout: configuration.sellTimeout))
         } catch let error as KassaClientError {
             if error.isInDoubt {
                 await kassa.session.reset()
                 logger.with(job: job.uuid, kassa: kassa.id).warning("receipt in doubt", metadata: ["error": "\(error)"])
                 if configuration.unsafeSkipReconcile {
-                    return await release(job.uuid, on: kassa, reason: "in doubt, assumed not made (unsafe)", lastDocumentNumber: kassa.lastDocumentNumber)
+                    return .over(await release(job.uuid, on: kassa, reason: "in doubt, assumed not made (unsafe)",
+                                               lastDocumentNumber: kassa.lastDocumentNumber))
                 }
-                return .inDoubt(reason: "\(error)")
+                return .over(.inDoubt(reason: "\(error)"))
             }
             await kassa.session.reset()
-            return await refused(job, on: kassa, error: error)
+            return .over(await refused(job, on: kassa, error: error))
         } catch {
             await kassa.session.reset()
-            return .inDoubt(reason: "\(error)")
+            return .over(.inDoubt(reason: "\(error)"))
         }
-        // 3. Result, intent removal and document counter in one fenced statement.
-        return await record(document, job: job.uuid, body: job, on: kassa)
+    }
+
+    /// The third step: the result, the intent's removal and the document counter in one fenced
+    /// statement, with the intent of the kassa's next job when there is one.
+    func record(_ document: FiscalDocument, job: ReceiptJob, on kassa: LeasedKassa, thenIntent next: UUID?) async -> (AttemptOutcome, next: NextIntent) {
+        return await record(document, job: job.uuid, body: job, on: kassa, thenIntent: next)
     }
 
     /// The kassa answered that it made no document (or could not be reached before sending).
@@ -158,12 +190,15 @@ struct Fiscalization: Sendable {
     /// commit is retried: it is fenced and idempotent (a retry after a commit whose answer was
     /// lost finds `.alreadyRecorded`), and the document is known, so the job is not in doubt
     /// and must not be resent elsewhere meanwhile.
-    private func commit(_ result: FiscalResultRecord, job uuid: UUID, on kassa: LeasedKassa) async throws -> CommitOutcome {
+    private func commit(_ result: FiscalResultRecord, job uuid: UUID, on kassa: LeasedKassa, thenIntent next: UUID?) async throws -> (CommitOutcome, next: NextIntentOutcome?) {
         let start = ContinuousClock.now
         var pause: Duration = .milliseconds(200)
         while true {
             do {
-                return try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch)
+                guard let next else {
+                    return (try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch), nil)
+                }
+                return try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch, thenIntent: next)
             } catch let error as RegistryError where error.isTransient && ContinuousClock.now - start < Self.commitRetryLimit {
                 logger.with(job: uuid, kassa: kassa.id).notice("registry away: retrying the commit with the document in hand", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: pause)
@@ -173,23 +208,31 @@ struct Fiscalization: Sendable {
     }
 
     private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa) async -> AttemptOutcome {
+        await record(document, job: uuid, body: body, on: kassa, thenIntent: nil).0
+    }
+
+    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa,
+                        thenIntent next: UUID?) async -> (AttemptOutcome, next: NextIntent) {
+        // A failed commit leaves the next intent unknown, except a fenced one (nothing changed).
+        var nextIntent: NextIntent = next == nil ? .notWritten : .unknown
         do {
-            let outcome = try await commit(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
-                                           job: uuid, on: kassa)
+            let (outcome, nextOutcome) = try await commit(FiscalResultRecord(document: document, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch),
+                                                          job: uuid, on: kassa, thenIntent: next)
+            nextIntent = nextOutcome == .written ? .written : .notWritten
             kassa.advance(to: document.fiscalDocumentNumber)
-            guard case .duplicate(let existing) = outcome else { return .durable }
+            guard case .duplicate(let existing) = outcome else { return (.durable, nextIntent) }
             // Only a receipt resent while in doubt (resend-and-annul) gets here: both kassas
             // made a document. The one recorded first stands; this one is annulled by a refund.
             logger.with(job: uuid, kassa: kassa.id).warning("a second document for a recorded job: annulling it", metadata: [
                 "fn": "\(document.fnSerial)", "fiscal_document_number": "\(document.fiscalDocumentNumber)",
                 "recorded_fn": "\(existing.fnSerial)", "recorded_fiscal_document_number": "\(existing.fiscalDocumentNumber)",
             ])
-            return try await annul(document, job: uuid, body: body, on: kassa)
+            return (try await annul(document, job: uuid, body: body, on: kassa), nextIntent)
         } catch RegistryError.fenced {
-            return .leaseLost(inDoubt: true)
+            return (.leaseLost(inDoubt: true), nextIntent == .unknown ? .notWritten : nextIntent)
         } catch {
             // The document exists but is not recorded: reconcile from the archive.
-            return .inDoubt(reason: "recording the result failed: \(error)")
+            return (.inDoubt(reason: "recording the result failed: \(error)"), nextIntent)
         }
     }
 

@@ -338,11 +338,77 @@ actor TenantDesk {
             slot.busy = true
             slot.used += 1
             let kassa = slot.kassa
-            let fiscalization = self.fiscalization
-            Task {
-                let outcome = await fiscalization.attempt(head.job, on: kassa, resend: head.resend)
-                self.finished(head, on: kassa, outcome: outcome)
+            Task { await self.run(head, on: kassa) }
+        }
+    }
+
+    /// Runs receipts on one kassa, one after another, for as long as the queue has one ready
+    /// for it when the last one's commit goes out: that commit carries the next one's intent.
+    private nonisolated func run(_ first: Queued, on kassa: LeasedKassa) async {
+        var item = first
+        var intentWritten = false
+        while true {
+            let outcome: AttemptOutcome
+            var next: (item: Queued, intent: NextIntent)?
+            switch await fiscalization.sell(item.job, on: kassa, resend: item.resend, intentWritten: intentWritten) {
+            case .over(let over):
+                outcome = over
+            case .document(let document):
+                let taken = await takeNext(for: kassa)
+                let (recorded, nextIntent) = await fiscalization.record(document, job: item.job, on: kassa, thenIntent: taken?.job.uuid)
+                outcome = recorded
+                next = taken.map { ($0, nextIntent) }
             }
+            guard let following = await finished(item, on: kassa, outcome: outcome, next: next) else { return }
+            item = following
+            intentWritten = true
+        }
+    }
+
+    /// The next receipt for a kassa about to commit one, if the head of the queue may go there
+    /// now: one that failed nowhere (a retry is placed by `pump`, away from where it failed), on
+    /// a kassa that is ours, taking receipts and not suspect.
+    private func takeNext(for kassa: LeasedKassa) -> Queued? {
+        guard !stopped, holds(kassa), let slot = slots[kassa.id], slot.drained == nil, slot.inDoubt == nil,
+              slot.restUntil.map({ $0 <= .now }) ?? true, !suspects.isSuspect(kassa.candidateBase),
+              let head = queue.held.first, head.failedOn.isEmpty, !head.resend else { return nil }
+        _ = queue.removeFirst()
+        slot.used += 1
+        readBackIfLow()
+        return head
+    }
+
+    /// A receipt taken for a kassa whose commit could not carry its intent: back to the head of
+    /// the queue, once its intent is known not to be on record.
+    private func giveBack(_ item: Queued, on kassa: LeasedKassa, intent: NextIntent) {
+        switch intent {
+        case .written, .unknown:
+            // Written (the kassa cannot take it now) or maybe written: released first, so that
+            // no other kassa finds it in doubt here.
+            let registry = self.registry
+            let logger = self.logger
+            Task {
+                var pause = Self.registryRetryDelay
+                while true {
+                    do {
+                        try await registry.releaseIntent(kassaID: kassa.id, jobUUID: item.job.uuid, epoch: kassa.epoch,
+                                                         lastDocumentNumber: kassa.lastDocumentNumber)
+                        break
+                    } catch RegistryError.fenced {
+                        break  // the kassa's new owner reconciles it: the job is not in that FN
+                    } catch {
+                        logger.debug("could not release the next receipt's intent; trying again", metadata: [
+                            "job": "\(item.job.uuid)", "kassa": "\(kassa.id)", "error": "\(error)",
+                        ])
+                        try? await Task.sleep(for: pause)
+                        pause = min(pause * 2, .seconds(5))
+                        if self.isStopped { return }
+                    }
+                }
+                self.requeue(item)
+            }
+        case .notWritten:
+            queue.prepend(item)
         }
     }
 
@@ -418,6 +484,21 @@ actor TenantDesk {
         guard !stopped else { return }
         queue.readBackFailed(batch)
         pump()
+    }
+
+    /// Takes a receipt's outcome; returns the kassa's next receipt when its intent is written
+    /// and the kassa is still ours to use (the kassa then stays busy). A desk that is stopping
+    /// starts no new sale: the next receipt's intent is released and its offset stays uncommitted.
+    private func finished(_ item: Queued, on kassa: LeasedKassa, outcome: AttemptOutcome, next: (item: Queued, intent: NextIntent)?) -> Queued? {
+        if let next {
+            if case .durable = outcome, next.intent == .written, holds(kassa), !stopped {
+                done(item.job.uuid, offset: item.offset)
+                return next.item
+            }
+            giveBack(next.item, on: kassa, intent: next.intent)
+        }
+        finished(item, on: kassa, outcome: outcome)
+        return nil
     }
 
     private func finished(_ item: Queued, on kassa: LeasedKassa, outcome: AttemptOutcome) {

@@ -152,12 +152,24 @@ public enum CommitOutcome: Sendable, Equatable {
     case duplicate(existing: FiscalResultRecord)
 }
 
+/// What became of the next job's intent that a commit was asked to write (`commitResult(_:jobUUID:kassaID:epoch:thenIntent:)`).
+public enum NextIntentOutcome: Sendable, Equatable {
+    /// On record, durable with the commit: the next job may be sent to the kassa.
+    case written
+    /// Not written, and nothing of the next job changed: the commit did not record this job's
+    /// document (a duplicate keeps its intent), or the next job is finished, unknown, or in
+    /// doubt on another kassa. It can go the usual way (`writeIntent`), which tells which.
+    case notWritten(reason: String)
+}
+
 /// One `commitResult` call, as it waits for its batch.
 struct ResultCommit: Sendable {
     var result: FiscalResultRecord
     var jobUUID: UUID
     var kassaID: Int64
     var epoch: Int64
+    /// The kassa's next job, whose intent goes in the same transaction.
+    var nextJob: UUID? = nil
 }
 
 extension Registry {
@@ -406,16 +418,51 @@ extension Registry {
     /// - Throws: `.fenced` when the epoch no longer matches (nothing changed); `.notFound` for
     ///   an unknown kassa or job; `.conflict` if this FN document is on record for another job.
     public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64) async throws -> CommitOutcome {
-        // One call to commit_result (migration 6), batched with whatever other results this
-        // process commits meanwhile.
-        let commit = ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch)
+        try await commit(ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch)).outcome
+    }
+
+    /// `commitResult`, and in the same transaction the intent for the kassa's next job, as
+    /// `writeIntent` would write it (fenced by `epoch`, never for a job in doubt elsewhere), with
+    /// this document's number as the FN's last: one round trip between two sales on a kassa.
+    /// The intent is written only when this document is the job's result (`.recorded` or
+    /// `.alreadyRecorded`), since only then is the kassa's intent for this job gone.
+    ///
+    /// Safe to repeat after a `.connection` error, like `commitResult`: a repeat finds the
+    /// document recorded and the next intent its own. After a thrown error the next intent may
+    /// or may not be on record (only for `.fenced` is it known not to be).
+    public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64,
+                             thenIntent nextJob: UUID) async throws -> (CommitOutcome, next: NextIntentOutcome) {
+        let answer = try await commit(ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch, nextJob: nextJob))
+        return (answer.outcome, try Self.nextIntentOutcome(answer.row, nextJob: nextJob, epoch: epoch))
+    }
+
+    /// The written-or-not of a next intent, from commit_and_intend's `next_` columns.
+    private static func nextIntentOutcome(_ row: PostgresRow, nextJob: UUID, epoch: Int64) throws -> NextIntentOutcome {
+        guard try row.bool("next_tried") else { return .notWritten(reason: "the commit did not record this document") }
+        guard try row.bool("next_job_found") else { return .notWritten(reason: "job \(nextJob) is not on record") }
+        let status = try row.string("next_job_status")
+        guard status == JobStatus.wait.rawValue else { return .notWritten(reason: "job \(nextJob) is \(status)") }
+        if let other = try row.optionalInt64("next_elsewhere") {
+            return .notWritten(reason: "job \(nextJob) has an intent on kassa \(other)")
+        }
+        guard try row.bool("next_fence_held") else { return .notWritten(reason: "the kassa's lease moved on") }
+        if try row.bool("next_inserted") { return .written }
+        // A repeat of our own write (the first answer was lost) holds the same job and epoch.
+        if try row.optionalUUID("next_held_job") == nextJob, try row.optionalInt64("next_held_epoch") == epoch { return .written }
+        return .notWritten(reason: "the kassa holds another intent")
+    }
+
+    private func commit(_ commit: ResultCommit) async throws -> (outcome: CommitOutcome, row: PostgresRow) {
+        // One call to commit_and_intend (migration 9), batched with whatever other results
+        // this process commits meanwhile.
+        let result = commit.result, jobUUID = commit.jobUUID, kassaID = commit.kassaID, epoch = commit.epoch
         let row = try await resultCommits.run(commit) { commits in await self.commitResultRows(commits) }
         guard try row.bool("fence_held") else {
             throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
         }
         if try row.bool("inserted") {
             // A result is added only for a job on record, which the same statement marked done.
-            return .recorded
+            return (.recorded, row)
         }
         // Read in a new statement: a result committed by a racing commit after the commit's
         // snapshot is visible now.
@@ -425,23 +472,25 @@ extension Registry {
             guard try await job(uuid: jobUUID) != nil else { throw RegistryError.notFound("job \(jobUUID)") }
             throw RegistryError.decoding("result for job \(jobUUID) conflicted but cannot be read")
         }
-        return existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing)
+        return (existing.isSameDocument(as: result) ? .alreadyRecorded : .duplicate(existing: existing), row)
     }
 
-    /// Runs commit_result for each commit, in one statement however many there are (each
+    /// Runs commit_and_intend for each commit, in one statement however many there are (each
     /// commit is its own statement inside the function, so one commit's fence and snapshot are
     /// exactly as when it ran alone). See `rowsPerInput` for errors.
     func commitResultRows(_ commits: [ResultCommit]) async -> [Result<PostgresRow, any Error>] {
-        await rowsPerInput(commits, inKassaOrder: \.kassaID, what: "commit_result") { connection, commits in
+        await rowsPerInput(commits, inKassaOrder: \.kassaID, what: "commit_and_intend") { connection, commits in
             try mapConstraintErrors {
                 try connection.query("""
                     SELECT c.* FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-                                           $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[]) WITH ORDINALITY
+                                           $7::bigint[], $8::integer[], $9::integer[], $10::text[], $11::bigint[],
+                                           $12::uuid[]) WITH ORDINALITY
                         AS x (job_uuid, kassa_id, epoch, document, fn_serial, registration_number, attribute,
-                              receipt_number, shift_number, receipt_datetime, total_kopecks, n)
-                    CROSS JOIN LATERAL commit_result(x.job_uuid, x.kassa_id, x.epoch, x.document, x.fn_serial,
-                                                     x.registration_number, x.attribute, x.receipt_number,
-                                                     x.shift_number, x.receipt_datetime, x.total_kopecks) AS c
+                              receipt_number, shift_number, receipt_datetime, total_kopecks, next_job, n)
+                    CROSS JOIN LATERAL commit_and_intend(x.job_uuid, x.kassa_id, x.epoch, x.document, x.fn_serial,
+                                                         x.registration_number, x.attribute, x.receipt_number,
+                                                         x.shift_number, x.receipt_datetime, x.total_kopecks,
+                                                         x.next_job) AS c
                     ORDER BY x.n
                     """, [PostgresText.array(commits.map { $0.jobUUID.uuidString }), PostgresText.array(commits.map(\.kassaID)),
                           PostgresText.array(commits.map(\.epoch)), PostgresText.array(commits.map(\.result.fiscalDocumentNumber)),
@@ -451,7 +500,8 @@ extension Registry {
                           PostgresText.array(commits.map(\.result.fiscalReceiptNumber)),
                           PostgresText.array(commits.map(\.result.shiftNumber)),
                           PostgresText.array(commits.map { Optional($0.result.receiptDatetime) }),
-                          PostgresText.array(commits.map(\.result.totalKopecks))])
+                          PostgresText.array(commits.map(\.result.totalKopecks)),
+                          PostgresText.array(commits.map { $0.nextJob?.uuidString })])
             }
         }
     }

@@ -374,6 +374,42 @@ extension Registry {
             $$
             """,
         ]),
+        Migration(version: 9, name: "a result commit that writes the kassa's next intent", statements: [
+            // commit_result, then (when it recorded this very document, so this job's intent is
+            // gone) write_intent for the kassa's next job, in one transaction: the dispatcher
+            // makes one registry round trip between two sales on a kassa instead of two. The
+            // next intent's document number is the one just committed, and it is durable before
+            // the next sale goes out, exactly as a separate write_intent would be. Every commit
+            // goes through here; p_next_job is NULL when there is no next job.
+            """
+            CREATE FUNCTION commit_and_intend(p_job uuid, p_kassa bigint, p_epoch bigint, p_document bigint,
+                                              p_fn_serial text, p_registration text, p_attribute bigint,
+                                              p_receipt_number integer, p_shift integer, p_datetime text,
+                                              p_total bigint, p_next_job uuid)
+            RETURNS TABLE (fence_held boolean, inserted boolean, seen_epoch bigint, next_tried boolean,
+                           next_job_found boolean, next_job_status text, next_elsewhere bigint,
+                           next_fence_held boolean, next_inserted boolean, next_held_job uuid,
+                           next_held_epoch bigint)
+            LANGUAGE plpgsql VOLATILE AS $$
+            BEGIN
+                SELECT c.fence_held, c.inserted, c.seen_epoch INTO fence_held, inserted, seen_epoch
+                FROM commit_result(p_job, p_kassa, p_epoch, p_document, p_fn_serial, p_registration, p_attribute,
+                                   p_receipt_number, p_shift, p_datetime, p_total) AS c;
+                -- A repeat of a commit whose answer was lost finds its own document on record.
+                next_tried := p_next_job IS NOT NULL AND fence_held
+                    AND (inserted OR EXISTS (SELECT 1 FROM results r WHERE r.job_uuid = p_job
+                                             AND r.fn_serial = p_fn_serial AND r.fiscal_document_number = p_document));
+                IF next_tried THEN
+                    SELECT w.job_found, w.job_status, w.elsewhere, w.fence_held, w.inserted, w.held_job, w.held_epoch
+                    INTO next_job_found, next_job_status, next_elsewhere, next_fence_held, next_inserted,
+                         next_held_job, next_held_epoch
+                    FROM write_intent(p_kassa, p_next_job, p_epoch, p_document, false) AS w;
+                END IF;
+                RETURN NEXT;
+            END
+            $$
+            """,
+        ]),
     ]
 
     /// Applies pending migrations in version order, each in its own transaction under

@@ -369,6 +369,80 @@ struct RegistryTests {
         }
     }
 
+    /// The commit between two sales on a kassa writes the next job's intent in the same
+    /// transaction, only when it recorded this job's own document.
+    @Test func aCommitWritesTheNextIntentOnlyWithItsOwnDocument() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let (kassa, job, tenant) = try await Self.fencedScene(registry)
+        func register(_ externalID: String) async throws -> UUID {
+            let uuid = UUID()
+            try await registry.registerJob(uuid: uuid, tenantID: tenant.id, groupCode: tenant.groupCode, externalID: externalID,
+                                           operation: "sell", acceptedAt: Date(), callbackURL: nil)
+            return uuid
+        }
+        let next = try await register("order-2")
+        try await registry.writeIntent(kassaID: kassa.id, jobUUID: job, epoch: 2, lastDocumentNumber: 41)
+
+        // A stale owner: nothing changes, neither the commit nor the next intent.
+        await #expect {
+            try await registry.commitResult(Self.document(42), jobUUID: job, kassaID: kassa.id, epoch: 1, thenIntent: next)
+        } throws: { error in
+            guard case RegistryError.fenced = error else { return false }
+            return true
+        }
+        #expect(try await registry.intent(kassaID: kassa.id)?.jobUUID == job)
+
+        // Recorded, and the next intent is the kassa's, after the document just committed.
+        let (outcome, nextOutcome) = try await registry.commitResult(Self.document(42), jobUUID: job, kassaID: kassa.id,
+                                                                     epoch: 2, thenIntent: next)
+        #expect(outcome == .recorded)
+        #expect(nextOutcome == .written)
+        let intent = try #require(try await registry.intent(kassaID: kassa.id))
+        #expect(intent.jobUUID == next && intent.leaseEpoch == 2 && intent.lastDocumentNumber == 42)
+        #expect(try await registry.job(uuid: job)?.0.status == .done)
+
+        // A repeat after a lost answer: the same document, the same next intent.
+        let repeated = try await registry.commitResult(Self.document(42), jobUUID: job, kassaID: kassa.id, epoch: 2, thenIntent: next)
+        #expect(repeated.0 == .alreadyRecorded)
+        #expect(repeated.next == .written)
+
+        // The next job (in the kassa's FN, say) is recorded from another kassa's document
+        // meanwhile: this kassa's document for it is a duplicate, whose intent stays, so no
+        // next intent is written.
+        let other = try await registry.insertKassa(Self.placement(tenantID: tenant.id, slot: 2, fn: "9999078900002"), lastDocumentNumber: 0)
+        let otherLease = try #require(try await registry.acquireLease(kassaID: other.id, owner: "B", ttl: .seconds(60)))
+        #expect(try await registry.commitResult(Self.document(1, fn: "9999078900002"), jobUUID: next, kassaID: other.id,
+                                                epoch: otherLease.epoch) == .recorded)
+        let third = try await register("order-3")
+        let duplicate = try await registry.commitResult(Self.document(43), jobUUID: next, kassaID: kassa.id, epoch: 2, thenIntent: third)
+        guard case .duplicate = duplicate.0, case .notWritten = duplicate.next else {
+            Issue.record("expected a duplicate and no next intent, got \(duplicate)")
+            return
+        }
+        #expect(try await registry.intent(kassaID: kassa.id)?.jobUUID == next)
+
+        // A next job that is finished, or in doubt on another kassa, gets no intent here.
+        #expect(try await registry.releaseIntent(kassaID: kassa.id, jobUUID: next, epoch: 2, lastDocumentNumber: 43))
+        let fourth = try await register("order-4")
+        try await registry.writeIntent(kassaID: kassa.id, jobUUID: fourth, epoch: 2, lastDocumentNumber: 43)
+        try await registry.writeIntent(kassaID: other.id, jobUUID: third, epoch: otherLease.epoch, lastDocumentNumber: 1)
+        let elsewhere = try await registry.commitResult(Self.document(44), jobUUID: fourth, kassaID: kassa.id, epoch: 2, thenIntent: third)
+        #expect(elsewhere.0 == .recorded)
+        guard case .notWritten(let reason) = elsewhere.next else {
+            Issue.record("expected no next intent for a job in doubt elsewhere, got \(elsewhere.next)")
+            return
+        }
+        #expect(reason.contains("kassa \(other.id)"))
+        #expect(try await registry.intent(kassaID: kassa.id) == nil)
+        let fifth = try await register("order-5")
+        try await registry.writeIntent(kassaID: kassa.id, jobUUID: fifth, epoch: 2, lastDocumentNumber: 44)
+        let finished = try await registry.commitResult(Self.document(45), jobUUID: fifth, kassaID: kassa.id, epoch: 2, thenIntent: job)
+        #expect(finished.0 == .recorded)
+        #expect(finished.next == .notWritten(reason: "job \(job) is done"))
+        #expect(try await registry.intent(kassaID: kassa.id) == nil)
+    }
+
     @Test func failJobNeverOverwritesDone() async throws {
         let (registry, _) = try await Self.registry()
         defer { registry.close() }
