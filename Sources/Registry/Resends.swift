@@ -138,7 +138,7 @@ extension Registry {
                 SELECT j.uuid, j.external_id, j.body, j.error_code, j.error_type, j.error_text,
                        j.accepted_at, j.finished_at, j.resend_count
                 FROM jobs j
-                WHERE j.tenant_id = $1::bigint AND j.status = 'fail'
+                WHERE j.tenant_id = $1::bigint AND j.status = 'fail' AND j.error_code IS NOT NULL  -- jobs_failed_idx
                   AND ($2::integer IS NULL OR j.error_code = $2::integer)
                   AND ($3::text IS NULL OR j.error_type = $3::text)
                   AND ($4::timestamptz IS NULL OR j.accepted_at >= $4::timestamptz)

@@ -443,6 +443,31 @@ struct RegistryTests {
         #expect(try await registry.intent(kassaID: kassa.id) == nil)
     }
 
+    /// Marking a job done must not touch its indexes (a HOT update): no index may depend on
+    /// the columns a commit changes, status among them (migration 10).
+    @Test func aJobsCommitIsAHOTUpdate() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let (kassa, job, _) = try await Self.fencedScene(registry)
+        try await registry.writeIntent(kassaID: kassa.id, jobUUID: job, epoch: 2, lastDocumentNumber: 41)
+        let document = Self.document(42)
+        // In one transaction, whose own counters are readable before anything is flushed.
+        let (updated, hot) = try await registry.transaction { connection in
+            _ = try connection.query("""
+                SELECT * FROM commit_and_intend($1::uuid, $2::bigint, 2, 42, $3, $4, $5::bigint, 1, 1, '01.05.2024 12:00:00', 100, NULL)
+                """, [job.uuidString, String(kassa.id), document.fnSerial, document.registrationNumber,
+                      String(document.fiscalDocumentAttribute)])
+            let row = try #require(try connection.query("""
+                SELECT pg_stat_get_xact_tuples_updated('jobs'::regclass) AS updated,
+                       pg_stat_get_xact_tuples_hot_updated('jobs'::regclass) AS hot
+                """).first)
+            return (try row.int64("updated"), try row.int64("hot"))
+        }
+        #expect(updated == 1)
+        #expect(hot == 1)
+        #expect(try await registry.job(uuid: job)?.0.status == .done)
+    }
+
     @Test func failJobNeverOverwritesDone() async throws {
         let (registry, _) = try await Self.registry()
         defer { registry.close() }
