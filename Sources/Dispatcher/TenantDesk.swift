@@ -312,6 +312,9 @@ actor TenantDesk {
         // Kassas of a suspect assembly or rack wait for a probe, unless the tenant has no others.
         let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
         defer { readBackIfLow() }
+        // A kassa due for its health check reads its status before its next receipt: under
+        // steady load it is never idle for the sweep to find.
+        if !queue.held.isEmpty { checkHealth() }
         while !queue.held.isEmpty {
             let free = slots.values.filter {
                 !$0.busy && $0.drained == nil && ($0.restUntil.map { $0 <= now } ?? true)
@@ -367,10 +370,10 @@ actor TenantDesk {
 
     /// The next receipt for a kassa about to commit one, if the head of the queue may go there
     /// now: one that failed nowhere (a retry is placed by `pump`, away from where it failed), on
-    /// a kassa that is ours, taking receipts and not suspect.
+    /// a kassa that is ours, taking receipts, not suspect and not due for its health check.
     private func takeNext(for kassa: LeasedKassa) -> Queued? {
         guard !stopped, holds(kassa), let slot = slots[kassa.id], slot.drained == nil, slot.inDoubt == nil,
-              slot.restUntil.map({ $0 <= .now }) ?? true, !suspects.isSuspect(kassa.candidateBase),
+              slot.restUntil.map({ $0 <= .now }) ?? true, !suspects.isSuspect(kassa.candidateBase), !healthCheckDue(slot, now: .now),
               let head = queue.held.first, head.failedOn.isEmpty, !head.resend else { return nil }
         _ = queue.removeFirst()
         slot.used += 1
@@ -582,10 +585,13 @@ actor TenantDesk {
     private func checkHealth() {
         guard !stopped else { return }
         let now = ContinuousClock.now
-        for slot in slots.values where !slot.busy && slot.inDoubt == nil
-            && (slot.lastHealthCheck.map { now - $0 >= configuration.healthCheckInterval } ?? true) {
+        for slot in slots.values where !slot.busy && slot.inDoubt == nil && healthCheckDue(slot, now: now) {
             readStatus(of: slot.kassa)
         }
+    }
+
+    private func healthCheckDue(_ slot: Slot, now: ContinuousClock.Instant) -> Bool {
+        slot.lastHealthCheck.map { now - $0 >= configuration.healthCheckInterval } ?? true
     }
 
     /// Kassas with a `status` read under way (a probe or a health check).
