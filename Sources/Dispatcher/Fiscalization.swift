@@ -67,7 +67,7 @@ enum NextIntent: Sendable, Equatable {
 /// The exactly-once steps for one receipt on one kassa: intent, sale, fenced commit.
 ///
 /// Between two receipts on a kassa the commit of the first carries the intent of the second
-/// (`record(_:job:on:thenIntent:)`), so a busy kassa waits for one registry round trip between
+/// (`record(_:job:body:on:thenIntent:)`), so a busy kassa waits for one registry round trip between
 /// sales, not two.
 struct Fiscalization: Sendable {
     let registry: Registry
@@ -134,12 +134,6 @@ struct Fiscalization: Sendable {
         }
     }
 
-    /// The third step: the result, the intent's removal and the document counter in one fenced
-    /// statement, with the intent of the kassa's next job when there is one.
-    func record(_ document: FiscalDocument, job: ReceiptJob, on kassa: LeasedKassa, thenIntent next: UUID?) async -> (AttemptOutcome, next: NextIntent) {
-        return await record(document, job: job.uuid, body: job, on: kassa, thenIntent: next)
-    }
-
     /// The kassa answered that it made no document (or could not be reached before sending).
     private func refused(_ job: ReceiptJob, on kassa: LeasedKassa, error: KassaClientError) async -> AttemptOutcome {
         guard case .refused(let wire) = error else {
@@ -195,9 +189,6 @@ struct Fiscalization: Sendable {
         var pause: Duration = .milliseconds(200)
         while true {
             do {
-                guard let next else {
-                    return (try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch), nil)
-                }
                 return try await registry.commitResult(result, jobUUID: uuid, kassaID: kassa.id, epoch: kassa.epoch, thenIntent: next)
             } catch let error as RegistryError where error.isTransient && ContinuousClock.now - start < Self.commitRetryLimit {
                 logger.with(job: uuid, kassa: kassa.id).notice("registry away: retrying the commit with the document in hand", metadata: ["error": "\(error)"])
@@ -207,12 +198,10 @@ struct Fiscalization: Sendable {
         }
     }
 
-    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa) async -> AttemptOutcome {
-        await record(document, job: uuid, body: body, on: kassa, thenIntent: nil).0
-    }
-
-    private func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa,
-                        thenIntent next: UUID?) async -> (AttemptOutcome, next: NextIntent) {
+    /// The third step: the result, the intent's removal and the document counter in one fenced
+    /// statement, with the intent of the kassa's next job when there is one.
+    func record(_ document: FiscalDocument, job uuid: UUID, body: ReceiptJob?, on kassa: LeasedKassa,
+                thenIntent next: UUID? = nil) async -> (AttemptOutcome, next: NextIntent) {
         // A failed commit leaves the next intent unknown, except a fenced one (nothing changed).
         var nextIntent: NextIntent = next == nil ? .notWritten : .unknown
         do {
@@ -263,7 +252,7 @@ struct Fiscalization: Sendable {
         while true {
             let page = try await client.archive(after: after, limit: 1000)
             if let document = page.documents.first(where: { $0.jobID == intent.jobUUID.uuidString.lowercased() }) {
-                switch await record(document, job: intent.jobUUID, body: body, on: kassa) {
+                switch await record(document, job: intent.jobUUID, body: body, on: kassa).0 {
                 case .durable: return .recorded
                 case .duplicate(let annul): return .duplicate(annul: annul)
                 case .leaseLost: throw RegistryError.fenced("lease lost while recording a reconciled document")

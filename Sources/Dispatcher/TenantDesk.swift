@@ -358,7 +358,8 @@ actor TenantDesk {
                 outcome = over
             case .document(let document):
                 let taken = await takeNext(for: kassa)
-                let (recorded, nextIntent) = await fiscalization.record(document, job: item.job, on: kassa, thenIntent: taken?.job.uuid)
+                let (recorded, nextIntent) = await fiscalization.record(document, job: item.job.uuid, body: item.job, on: kassa,
+                                                                           thenIntent: taken?.job.uuid)
                 outcome = recorded
                 next = taken.map { ($0, nextIntent) }
             }

@@ -68,19 +68,25 @@ extension Registry {
         let write = IntentWrite(kassaID: kassaID, jobUUID: jobUUID, epoch: epoch, lastDocumentNumber: lastDocumentNumber,
                                 allowElsewhere: allowElsewhere)
         let row = try await intentWrites.run(write) { writes in await self.writeIntentRows(writes) }
+        return try Self.intentOutcome(row, kassaID: kassaID, jobUUID: jobUUID, epoch: epoch)
+    }
+
+    /// What write_intent answered, from its columns (named with `prefix` where another
+    /// function passes them on; `seen_epoch` is the kassa's either way).
+    static func intentOutcome(_ row: PostgresRow, prefix: String = "", kassaID: Int64, jobUUID: UUID, epoch: Int64) throws -> IntentOutcome {
         // 1. The job's row, locked: it orders concurrent intent writers for one job.
-        guard try row.bool("job_found") else { throw RegistryError.notFound("job \(jobUUID)") }
-        let status = JobStatus(rawValue: try row.string("job_status")) ?? .wait
+        guard try row.bool(prefix + "job_found") else { throw RegistryError.notFound("job \(jobUUID)") }
+        let status = JobStatus(rawValue: try row.string(prefix + "job_status")) ?? .wait
         if status != .wait { return .jobFinished(status) }
         // 2. An intent for the job on another kassa (seen with a snapshot taken after the lock).
-        if let other = try row.optionalInt64("elsewhere") { return .inDoubtElsewhere(kassaID: other) }
+        if let other = try row.optionalInt64(prefix + "elsewhere") { return .inDoubtElsewhere(kassaID: other) }
         // 3. The fence and the insert.
-        guard try row.bool("fence_held") else {
-            throw Self.fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
+        guard try row.bool(prefix + "fence_held") else {
+            throw fenceError(kassaID: kassaID, epoch: epoch, seenEpoch: try row.optionalInt64("seen_epoch"))
         }
-        if try row.bool("inserted") { return .written }
-        let heldJob = try row.optionalUUID("held_job")
-        let heldEpoch = try row.optionalInt64("held_epoch")
+        if try row.bool(prefix + "inserted") { return .written }
+        let heldJob = try row.optionalUUID(prefix + "held_job")
+        let heldEpoch = try row.optionalInt64(prefix + "held_epoch")
         if heldJob == jobUUID, heldEpoch == epoch { return .written }  // a repeat of our own write
         let holder = heldJob.map { "job \($0) at epoch \(heldEpoch.map { String($0) } ?? "?")" } ?? "another job"
         throw RegistryError.conflict("kassa \(kassaID) already has an intent for \(holder)")

@@ -418,7 +418,7 @@ extension Registry {
     /// - Throws: `.fenced` when the epoch no longer matches (nothing changed); `.notFound` for
     ///   an unknown kassa or job; `.conflict` if this FN document is on record for another job.
     public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64) async throws -> CommitOutcome {
-        try await commit(ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch)).outcome
+        try await commitResult(result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch, thenIntent: nil).0
     }
 
     /// `commitResult`, and in the same transaction the intent for the kassa's next job, as
@@ -430,26 +430,24 @@ extension Registry {
     /// Safe to repeat after a `.connection` error, like `commitResult`: a repeat finds the
     /// document recorded and the next intent its own. After a thrown error the next intent may
     /// or may not be on record (only for `.fenced` is it known not to be).
+    /// - Returns: the commit's outcome, and the next intent's (nil without a next job).
     public func commitResult(_ result: FiscalResultRecord, jobUUID: UUID, kassaID: Int64, epoch: Int64,
-                             thenIntent nextJob: UUID) async throws -> (CommitOutcome, next: NextIntentOutcome) {
+                             thenIntent nextJob: UUID?) async throws -> (CommitOutcome, next: NextIntentOutcome?) {
         let answer = try await commit(ResultCommit(result: result, jobUUID: jobUUID, kassaID: kassaID, epoch: epoch, nextJob: nextJob))
-        return (answer.outcome, try Self.nextIntentOutcome(answer.row, nextJob: nextJob, epoch: epoch))
-    }
-
-    /// The written-or-not of a next intent, from commit_and_intend's `next_` columns.
-    private static func nextIntentOutcome(_ row: PostgresRow, nextJob: UUID, epoch: Int64) throws -> NextIntentOutcome {
-        guard try row.bool("next_tried") else { return .notWritten(reason: "the commit did not record this document") }
-        guard try row.bool("next_job_found") else { return .notWritten(reason: "job \(nextJob) is not on record") }
-        let status = try row.string("next_job_status")
-        guard status == JobStatus.wait.rawValue else { return .notWritten(reason: "job \(nextJob) is \(status)") }
-        if let other = try row.optionalInt64("next_elsewhere") {
-            return .notWritten(reason: "job \(nextJob) has an intent on kassa \(other)")
+        guard let nextJob else { return (answer.outcome, nil) }
+        guard try answer.row.bool("next_tried") else {
+            return (answer.outcome, .notWritten(reason: "the commit did not record this document"))
         }
-        guard try row.bool("next_fence_held") else { return .notWritten(reason: "the kassa's lease moved on") }
-        if try row.bool("next_inserted") { return .written }
-        // A repeat of our own write (the first answer was lost) holds the same job and epoch.
-        if try row.optionalUUID("next_held_job") == nextJob, try row.optionalInt64("next_held_epoch") == epoch { return .written }
-        return .notWritten(reason: "the kassa holds another intent")
+        do {
+            switch try Self.intentOutcome(answer.row, prefix: "next_", kassaID: kassaID, jobUUID: nextJob, epoch: epoch) {
+            case .written: return (answer.outcome, .written)
+            case .jobFinished(let status): return (answer.outcome, .notWritten(reason: "job \(nextJob) is \(status.rawValue)"))
+            case .inDoubtElsewhere(let other):
+                return (answer.outcome, .notWritten(reason: "job \(nextJob) has an intent on kassa \(other)"))
+            }
+        } catch RegistryError.notFound(let reason), RegistryError.fenced(let reason), RegistryError.conflict(let reason) {
+            return (answer.outcome, .notWritten(reason: reason))
+        }
     }
 
     private func commit(_ commit: ResultCommit) async throws -> (outcome: CommitOutcome, row: PostgresRow) {

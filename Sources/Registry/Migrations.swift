@@ -422,8 +422,9 @@ extension Registry {
             // it; a commit or a reopen clears it), so failures are listed by the code instead.
             "DROP INDEX jobs_failed_idx",
             "CREATE INDEX jobs_failed_idx ON jobs (tenant_id, accepted_at) WHERE error_code IS NOT NULL",
-            // Inserts leave a third of each page free for the rows' updates (a page holds about
-            // five jobs); pruning reclaims the old versions once no snapshot needs them.
+            // Inserts leave 30% of each page free for the rows' updates (a job's row is about
+            // 0.7 KB, so a page holds about ten); pruning reclaims the old versions once no
+            // snapshot needs them.
             "ALTER TABLE jobs SET (fillfactor = 70)",
         ]),
     ]
