@@ -93,6 +93,9 @@ public struct Drill: Sendable, Codable, Equatable {
         public var registryFailoverWithinS: Double?
         /// At least this many kassas must have been drained before they failed (drain drills).
         public var minKassasDrained: Int?
+        /// At least this many drained kassas must have taken receipts again (drain drills whose
+        /// cause clears, e.g. an OFD link that comes back).
+        public var minKassasReturned: Int?
         /// At least this many times a tenant's queue must have grown past a dispatcher's window
         /// (backlog drills: what waited in the registry must still be fiscalized once).
         public var minQueuesSpilled: Int?
@@ -208,6 +211,7 @@ extension Drill.ExpectedOutcome {
         case checkerMustFail = "checker_must_fail"
         case registryFailoverWithinS = "registry_failover_within_s"
         case minKassasDrained = "min_kassas_drained"
+        case minKassasReturned = "min_kassas_returned"
         case minQueuesSpilled = "min_queues_spilled"
     }
 }

@@ -53,6 +53,8 @@ public struct ProtocolEvidence: Sendable, Codable, Equatable {
     public var secondDocuments: Int
     /// Kassas drained before they failed (FN nearly full or expiring, OFD backlog).
     public var kassasDrained: Int = 0
+    /// Drained kassas that took receipts again once what drained them cleared.
+    public var kassasReturned: Int = 0
     /// Assemblies and racks marked suspect after several of their kassas failed.
     public var domainsSuspect: Int = 0
     /// Times a tenant's queue grew past the receipts a dispatcher holds in memory, so that
@@ -195,7 +197,8 @@ public struct DrillReport: Sendable, Codable {
         md += "- receipts in doubt the FN archive showed were never made: \(evidence.reconciledAbsent)\n"
         md += "- leases lost to another dispatcher: \(evidence.leasesLost)\n"
         md += "- second documents found for recorded receipts (annulled by refunds): \(evidence.secondDocuments)\n"
-        md += "- kassas drained before they failed: \(evidence.kassasDrained); assemblies or racks marked suspect: \(evidence.domainsSuspect)\n"
+        md += "- kassas drained before they failed: \(evidence.kassasDrained), taking receipts again since: \(evidence.kassasReturned); "
+            + "assemblies or racks marked suspect: \(evidence.domainsSuspect)\n"
         md += "- tenant queues grown past a dispatcher's window (the rest waited in the registry): \(evidence.queuesSpilled)\n"
         if let aborted { md += "\nAborted: \(aborted)\n" }
         return md
@@ -210,6 +213,8 @@ public struct DrillReport: Sendable, Codable {
             "reconciled_recorded": .number(Double(evidence.reconciledRecorded)),
             "reconciled_absent": .number(Double(evidence.reconciledAbsent)),
             "queues_spilled": .number(Double(evidence.queuesSpilled)),
+            "kassas_drained": .number(Double(evidence.kassasDrained)),
+            "kassas_returned": .number(Double(evidence.kassasReturned)),
             "max_recovery_s": recovery.maxS.map(JSONValue.number) ?? .null,
             "registry_failover_s": registryFailoverS.max().map(JSONValue.number) ?? .null,
             "back_after_start_s": recovery.backAfterStartS.contains { $0 == nil } ? .null

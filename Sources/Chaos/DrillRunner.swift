@@ -119,6 +119,7 @@ public struct DrillRunner: Sendable {
                 leasesLost: cluster.countLogLines(prefix: "dispatcher-", containing: ["lease lost"], since: logSizes),
                 secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes),
                 kassasDrained: cluster.countLogLines(prefix: "dispatcher-", containing: ["draining kassa"], since: logSizes),
+                kassasReturned: cluster.countLogLines(prefix: "dispatcher-", containing: ["kassa takes receipts again"], since: logSizes),
                 domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes),
                 queuesSpilled: cluster.countLogLines(prefix: "dispatcher-", containing: ["queue longer than its window"], since: logSizes))
             await injector.liftKassaFaults()
@@ -137,6 +138,9 @@ public struct DrillRunner: Sendable {
                                                evidence: evidence, aborted: watch.reason, faults: events)
             if let minimum = drill.expect.minKassasDrained, evidence.kassasDrained < minimum {
                 failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")
+            }
+            if let minimum = drill.expect.minKassasReturned, evidence.kassasReturned < minimum {
+                failures.append("\(evidence.kassasReturned) drained kassas took receipts again, expected at least \(minimum)")
             }
             if let minimum = drill.expect.minQueuesSpilled, evidence.queuesSpilled < minimum {
                 failures.append("\(evidence.queuesSpilled) tenant queues grew past a dispatcher's window, expected at least \(minimum)")

@@ -54,6 +54,22 @@ extension ClusterSuites {
             }
         }
 
+        /// One tenant's kassas offered more than they can do, so none is ever idle, when the OFD link
+        /// of four goes down: a busy kassa due for its health check reads its status between two
+        /// receipts, so the four are drained all the same, and take receipts again once their
+        /// backlog is delivered. (With the check only on idle kassas none was drained.)
+        @Test func busyKassasWithAnOFDBacklogAreDrainedAndComeBack() async throws {
+            let outcome = try await run("kassa-ofd-backlog-saturated")
+            #expect(outcome.status == 0, "drill failed: \(outcome.output.suffix(3000))")
+            #expect(outcome.passed)
+            #expect(outcome.int("kassas_drained") ?? 0 >= 4)
+            #expect(outcome.int("kassas_returned") ?? 0 >= 4)
+            #expect(outcome.int("ground_truth", "acknowledged") ?? 0 > 500)
+            #expect(outcome.int("ground_truth", "lost") == 0)
+            #expect(outcome.int("ground_truth", "duplicated") == 0)
+            #expect(outcome.int("ground_truth", "in_flight") == 0)
+        }
+
         /// A tenant whose kassas are all down builds a backlog past what the dispatchers hold in
         /// memory (one receipt per kassa here); the rest waits in the registry, is read back as the
         /// kassas return, and every receipt is fiscalized once.
