@@ -15,6 +15,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
+def measured(result):
+    """When and at which commit a scenario ran (`bench/run ingress` reruns one alone), as lines."""
+    if "measured_at" not in result:
+        return []
+    return [f"Measured {result['measured_at']} at commit {result.get('commit', 'unknown')}.", ""]
+
+
 def read(name):
     path = os.path.join(RESULTS, f"{name}.json")
     if not os.path.exists(path):
@@ -52,7 +59,7 @@ def main():
     lines = ["# Benchmark results", "",
              f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
              f"kernel {machine.get('kernel')}; {machine.get('swift')}; {machine.get('postgresql')}; "
-             f"{machine.get('tansu')}; {machine.get('wrk')}. Every component runs on this machine. {machine.get('date')}.",
+             f"{machine.get('tansu')}; {machine.get('wrk')}. Every component runs on this machine. Last run: {machine.get('date')}.",
              "", "Produced by `bench/run`; raw figures in the JSON files beside this one. The kassa emulator runs with "
              "`--no-fsync`: a real kassa is hardware of its own, and its fiscal drive's durability costs this machine nothing "
              "in production (the emulator still writes every document before it answers).", ""]
@@ -60,7 +67,7 @@ def main():
     dispatch = read("dispatch")
     if dispatch:
         runs = dispatch["runs"]
-        lines += ["## Dispatch efficiency (offered 110% of K / 0.9 s)", "",
+        lines += ["## Dispatch efficiency (offered 110% of K / 0.9 s)", "", *measured(dispatch),
                   "The load generator (wrk with `bench/receipt.lua`, paced to the offered rate) only posts here; fiscalized "
                   "receipts are counted in the registry. It shares the two cores with the cluster; its CPU is shown per post.", "",
                   "| K | limit /s | offered /s | posted /s | fiscalized /s | utilization | target ≥ 0.97 | ratio to target | generator CPU ms/post |",
@@ -140,6 +147,7 @@ def main():
     if latency:
         e, a = latency["end_to_end_s"], latency["added_ms"]
         lines += [f"## Latency at 80% of capacity (K={latency['kassas']}, {latency['offered_per_s']:.1f}/s, {latency['receipts']} receipts)", "",
+                  *measured(latency),
                   "Accepted by the ingress → result committed in the registry, from the registry's own timestamps.", "",
                   "| figure | seen | target | ratio to target |", "|---|---|---|---|",
                   f"| end-to-end p50 | {e['p50']:.3f} s | ≤ 1.0 s | {e['p50'] / 1.0:.2f} ({verdict(e['p50'] <= 1.0)}) |",
@@ -156,18 +164,26 @@ def main():
 
     ingress = read("ingress")
     if ingress:
-        n, s = ingress["noop"], ingress["receipts"]
-        lines += [f"## Ingress (keep-alive connections, {ingress['seconds']} s a run, wrk)", "",
-                  "Each endpoint runs at each concurrency; its best figure is its limit. At 64 connections the receipt path "
+        s = ingress["receipts"]
+        rounds = ingress.get("rounds", 1)
+        runs = ingress.get("runs", [])
+        lines += [f"## Ingress (keep-alive connections, wrk, {ingress['seconds']} s a run, the two endpoints alternating, {rounds} rounds)", "",
+                  *measured(ingress),
+                  "Each endpoint runs at each concurrency; its best median is its limit. At 64 connections the receipt path "
                   "leaves the machine partly idle while answers wait on the registry and on Kafka.", "",
-                  "| connections | POST /bench/noop (same server, no registry, no Kafka) 2xx/s | p99 | POST /possystem/v4/GROUP/sell (acknowledged by Kafka) 2xx/s | p99 | non-2xx |",
+                  "| connections | POST /bench/noop (same server, no registry, no Kafka) 2xx/s: median (rounds) | p99 | "
+                  "POST /possystem/v4/GROUP/sell (acknowledged by Kafka) 2xx/s: median (rounds) | p99 | non-2xx |",
                   "|---|---|---|---|---|---|"]
-        for run in ingress.get("runs", [{"connections": ingress.get("connections"), "noop": n, "receipts": s}]):
-            lines.append(f"| {run['connections']} | {run['noop']['ok_per_s']:.0f} | {run['noop']['p99_ms']} ms | "
-                         f"{run['receipts']['ok_per_s']:.0f} | {run['receipts']['p99_ms']} ms | "
-                         f"{run['noop']['non_2xx'] + run['receipts']['non_2xx']} |")
+        for m in ingress.get("medians", []):
+            at = [r for r in runs if r["connections"] == m["connections"]]
+            each = lambda endpoint: ", ".join(f"{r[endpoint]['ok_per_s']:.0f}" for r in at)
+            lines.append(f"| {m['connections']} | {m['noop']['ok_per_s']:.0f} ({each('noop')}) | {m['noop']['p99_ms']} ms | "
+                         f"{m['receipts']['ok_per_s']:.0f} ({each('receipts')}) | {m['receipts']['p99_ms']} ms | "
+                         f"{sum(r['noop']['non_2xx'] + r['receipts']['non_2xx'] for r in at)} |")
+        ratios = ingress.get("round_ratios", [])
+        spread = f"; each round's own ratio: {', '.join(f'{r:.2f}' for r in ratios)}" if ratios else ""
         lines += ["",
-                  f"- ratio of the best receipt figure to the best no-op figure: {ingress['ratio']:.2f} (target ≥ 0.5: {verdict(ingress['ratio'] >= 0.5)})",
+                  f"- ratio of the best receipt median to the best no-op median: {ingress['ratio']:.2f} (target ≥ 0.5: {verdict(ingress['ratio'] >= 0.5)}){spread}",
                   f"- acknowledged receipts per second: {s['ok_per_s']:.0f} (target ≥ 5,000: ratio {s['ok_per_s'] / 5000:.2f}, {verdict(s['ok_per_s'] >= 5000)})",
                   ""]
 
