@@ -407,8 +407,11 @@ def ingress(seconds, concurrencies, rounds):
         ordered = sorted((r for r in runs if r["connections"] == connections), key=lambda r: r[endpoint]["ok_per_s"])
         return ordered[len(ordered) // 2]
 
-    medians = [{"connections": c, "noop": median_run(c, "noop")["noop"], "receipts": median_run(c, "receipts")["receipts"],
-                "cpu_ms_per_receipt": median_run(c, "receipts")["cpu_ms_per_receipt"]} for c in concurrencies]
+    medians = []
+    for c in concurrencies:
+        noop_run, sell_run = median_run(c, "noop"), median_run(c, "receipts")
+        medians.append({"connections": c, "noop": noop_run["noop"], "receipts": sell_run["receipts"],
+                        "cpu_ms_per_receipt": sell_run["cpu_ms_per_receipt"]})
     best_noop = max(medians, key=lambda m: m["noop"]["ok_per_s"])
     best_sell = max(medians, key=lambda m: m["receipts"]["ok_per_s"])
     ratio = best_sell["receipts"]["ok_per_s"] / best_noop["noop"]["ok_per_s"] if best_noop["noop"]["ok_per_s"] else 0

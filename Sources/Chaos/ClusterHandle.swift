@@ -162,22 +162,19 @@ public struct ClusterHandle: Sendable {
         return sizes
     }
 
-    /// Lines containing every one of `needles` in the logs whose name starts with `prefix`,
-    /// written after `since` (sizes from `logSizes()`).
-    public func countLogLines(prefix: String, containing needles: [String], since: [String: UInt64]) -> Int {
+    /// The lines of the logs whose name starts with `prefix`, written after `since` (sizes
+    /// from `logSizes()`): read once, then searched for each kind of evidence.
+    public func logLines(prefix: String, since: [String: UInt64]) -> [Substring] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: logsDirectory)) ?? []
-        var count = 0
+        var lines: [Substring] = []
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(".log") {
             guard let handle = FileHandle(forReadingAtPath: "\(logsDirectory)/\(name)") else { continue }
             defer { try? handle.close() }
             try? handle.seek(toOffset: since[name] ?? 0)
             guard let data = try? handle.readToEnd() else { continue }
-            for line in String(decoding: data, as: UTF8.self).split(separator: "\n")
-            where needles.allSatisfy({ line.contains($0) }) {
-                count += 1
-            }
+            lines += String(decoding: data, as: UTF8.self).split(separator: "\n")
         }
-        return count
+        return lines
     }
 }
 

@@ -91,6 +91,16 @@ public struct DrillReport: Sendable, Codable {
                         evidence: ProtocolEvidence, aborted: String?, faults: [FaultEvent]) -> [String] {
         var failures: [String] = []
         if let aborted { failures.append("aborted: \(aborted)") }
+        // What the dispatchers' logs must show (drain and backlog drills).
+        if let minimum = expect.minKassasDrained, evidence.kassasDrained < minimum {
+            failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")
+        }
+        if let minimum = expect.minKassasReturned, evidence.kassasReturned < minimum {
+            failures.append("\(evidence.kassasReturned) drained kassas took receipts again, expected at least \(minimum)")
+        }
+        if let minimum = expect.minQueuesSpilled, evidence.queuesSpilled < minimum {
+            failures.append("\(evidence.queuesSpilled) tenant queues grew past a dispatcher's window, expected at least \(minimum)")
+        }
         guard let truth else { return failures + ["the ground-truth check did not run"] }
         if expect.checkerMustFail == true {
             // A drill that breaks the protocol on purpose passes when the checker catches it.

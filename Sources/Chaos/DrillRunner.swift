@@ -113,15 +113,15 @@ public struct DrillRunner: Sendable {
             } catch {
                 say("the ground-truth check failed to run: \(error)")
             }
+            let dispatcherLines = cluster.logLines(prefix: "dispatcher-", since: logSizes)
+            func count(_ needles: String...) -> Int {
+                dispatcherLines.count { line in needles.allSatisfy { line.contains($0) } }
+            }
             let evidence = ProtocolEvidence(
-                reconciledRecorded: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=recorded"], since: logSizes),
-                reconciledAbsent: cluster.countLogLines(prefix: "dispatcher-", containing: ["reconciled", "outcome=absent"], since: logSizes),
-                leasesLost: cluster.countLogLines(prefix: "dispatcher-", containing: ["lease lost"], since: logSizes),
-                secondDocuments: cluster.countLogLines(prefix: "dispatcher-", containing: ["a second document for a recorded job"], since: logSizes),
-                kassasDrained: cluster.countLogLines(prefix: "dispatcher-", containing: ["draining kassa"], since: logSizes),
-                kassasReturned: cluster.countLogLines(prefix: "dispatcher-", containing: ["kassa takes receipts again"], since: logSizes),
-                domainsSuspect: cluster.countLogLines(prefix: "dispatcher-", containing: ["suspect: several of its kassas failed"], since: logSizes),
-                queuesSpilled: cluster.countLogLines(prefix: "dispatcher-", containing: ["queue longer than its window"], since: logSizes))
+                reconciledRecorded: count("reconciled", "outcome=recorded"), reconciledAbsent: count("reconciled", "outcome=absent"),
+                leasesLost: count("lease lost"), secondDocuments: count("a second document for a recorded job"),
+                kassasDrained: count("draining kassa"), kassasReturned: count("kassa takes receipts again"),
+                domainsSuspect: count("suspect: several of its kassas failed"), queuesSpilled: count("queue longer than its window"))
             await injector.liftKassaFaults()
             if drill.setup?.emulatorFlags != nil || drill.setup?.dispatcherFlags != nil {
                 say("restarting components without the drill's flags")
@@ -136,15 +136,6 @@ public struct DrillRunner: Sendable {
             let recovery = judge.recovery(faults: events)
             var failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
                                                evidence: evidence, aborted: watch.reason, faults: events)
-            if let minimum = drill.expect.minKassasDrained, evidence.kassasDrained < minimum {
-                failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")
-            }
-            if let minimum = drill.expect.minKassasReturned, evidence.kassasReturned < minimum {
-                failures.append("\(evidence.kassasReturned) drained kassas took receipts again, expected at least \(minimum)")
-            }
-            if let minimum = drill.expect.minQueuesSpilled, evidence.queuesSpilled < minimum {
-                failures.append("\(evidence.queuesSpilled) tenant queues grew past a dispatcher's window, expected at least \(minimum)")
-            }
             if let limit = drill.expect.registryFailoverWithinS {
                 for failover in await injector.registryFailovers where failover > limit {
                     failures.append(String(format: "a registry failover took %.1f s, more than %.0f s", failover, limit))

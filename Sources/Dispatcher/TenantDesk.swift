@@ -312,9 +312,6 @@ actor TenantDesk {
         // Kassas of a suspect assembly or rack wait for a probe, unless the tenant has no others.
         let avoidSuspects = slots.values.contains { !suspects.isSuspect($0.kassa.candidateBase) }
         defer { readBackIfLow() }
-        // A kassa due for its health check reads its status before its next receipt: under
-        // steady load it is never idle for the sweep to find.
-        if !queue.held.isEmpty { checkHealth() }
         while !queue.held.isEmpty {
             let free = slots.values.filter {
                 !$0.busy && $0.drained == nil && ($0.restUntil.map { $0 <= now } ?? true)
@@ -671,6 +668,10 @@ actor TenantDesk {
                 try? await Task.sleep(for: configuration.kassaRestInterval)
                 self.pump()
             }
+        } else if !stopped, let slot = slots[id], slot.inDoubt == nil, healthCheckDue(slot, now: .now) {
+            // Under steady load a kassa is never idle when the sweep looks (`takeNext` and
+            // `pump` hand it the next receipt at once), so it reads its status between two.
+            readStatus(of: kassa)
         }
     }
 

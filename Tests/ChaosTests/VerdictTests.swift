@@ -80,6 +80,22 @@ import Testing
         #expect(verdict(Self.truth(), aborted: "stall").contains { $0.contains("aborted") })
     }
 
+    @Test func drainAndBacklogDrillsNeedTheirEvidenceInTheLogs() throws {
+        let drill = try Self.drill("{lost: 0, duplicated: 0, min_kassas_drained: 4, min_kassas_returned: 4, min_queues_spilled: 1}")
+        let judge = SteadyStateJudge(drill: drill, timeline: Self.timeline(gap: 0..<0))
+        func verdict(drained: Int, returned: Int, spilled: Int) -> [String] {
+            var evidence = Self.evidence
+            (evidence.kassasDrained, evidence.kassasReturned, evidence.queuesSpilled) = (drained, returned, spilled)
+            return DrillReport.verdict(expect: drill.expect, phases: judge.phases(faults: [Self.kill]), recovery: judge.recovery(faults: [Self.kill]),
+                                       truth: Self.truth(), evidence: evidence, aborted: nil, faults: [Self.kill])
+        }
+        #expect(verdict(drained: 4, returned: 4, spilled: 1) == [])
+        #expect(verdict(drained: 0, returned: 0, spilled: 1) == ["0 kassas drained, expected at least 4",
+                                                                  "0 drained kassas took receipts again, expected at least 4"])
+        #expect(verdict(drained: 4, returned: 3, spilled: 1) == ["3 drained kassas took receipts again, expected at least 4"])
+        #expect(verdict(drained: 4, returned: 4, spilled: 0) == ["0 tenant queues grew past a dispatcher's window, expected at least 1"])
+    }
+
     @Test func aDrillThatBreaksTheProtocolPassesOnlyIfTheCheckerFails() throws {
         let drill = try Self.drill("{lost: 0, duplicated: 0, checker_must_fail: true}")
         let judge = SteadyStateJudge(drill: drill, timeline: Self.timeline(gap: 0..<0))
