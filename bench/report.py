@@ -98,6 +98,16 @@ def main():
         for calls, query in runs[-1]["registry"]["top"]:
             lines.append(f"| {calls} | `{query[:110].replace('|', '/')}` |")
         lines.append("")
+        alone = read("registry-commit")
+        if alone:
+            lines += ["The per-receipt commit alone (`bench/registry-commit`: `commit_and_intend` called "
+                      f"{alone['calls_per_round']} times in a row on a registry with nothing else running, "
+                      f"{alone['rounds']} rounds): PostgreSQL time per call, median "
+                      f"{alone['median_us_with_next_intent']} µs with the kassa's next intent "
+                      f"(rounds {', '.join(map(str, alone['us_per_call_with_next_intent']))}), "
+                      f"{alone['median_us_without_next_intent']} µs without "
+                      f"({', '.join(map(str, alone['us_per_call_without_next_intent']))}).", ""]
+            lines += measured(alone)
 
         roles = sorted({role for r in runs for role in r["cpu_ms_per_receipt"]})
         lines += ["## Cost growth", "", "CPU time per fiscalized receipt, ms, by process (PostgreSQL: all its backends):", "",
