@@ -11,6 +11,7 @@ bench/results/registry-commit.json (RESULTS.md shows it under Registry), and tak
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -27,7 +28,9 @@ def one_round(next_intent):
     """PostgreSQL time of one call, µs, from the script's NOTICE."""
     out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(bench.PG_PORT), "-U", "postgres", "-d", "kassa", "-q",
                           "-v", f"calls={CALLS}", "-v", f"next={next_intent}", "-f", SQL],
-                         capture_output=True, text=True, check=True)
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"registry-commit: {SQL} failed:\n{out.stderr}")
     found = re.search(r"bench-commit \w+ next: (\d+) calls, (\d+) committed, (\d+) us per call", out.stderr)
     if not found or found.group(1) != found.group(2):
         raise SystemExit(f"registry-commit: the script did not commit every call:\n{out.stderr}")
@@ -38,10 +41,11 @@ def main():
     bench.KASSA_BIN = sys.argv[1]
     bench.cluster_up(96)
     try:
-        # Only PostgreSQL should run while the calls are timed.
+        # Only PostgreSQL may work while the calls are timed: SIGKILL, because a dispatcher
+        # stopped gracefully would release its leases in the registry during the first round.
         for name, pid in bench.pids().items():
             if name != "postgres":
-                os.kill(pid, 15)
+                os.kill(pid, signal.SIGKILL)
         rounds = {"with": [], "without": []}
         for number in range(1, ROUNDS + 1):
             for variant in ("with", "without"):
