@@ -14,6 +14,8 @@ import os
 import re
 import resource
 import shutil
+import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -111,11 +113,17 @@ def down():
         shutil.rmtree(CLUSTER_DIR, ignore_errors=True)
 
 
+def psql(*args):
+    """psql on the bench cluster's registry with `args`; the finished process (output captured)."""
+    return subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", "kassa", *args],
+                          capture_output=True, text=True)
+
+
 def sql(statement):
     """One statement through psql; rows as lists of strings."""
-    out = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(PG_PORT), "-U", "postgres", "-d", "kassa", "-tAF", "\t", "-c", statement],
-                         capture_output=True, text=True, check=True).stdout
-    return [line.split("\t") for line in out.splitlines() if line]
+    out = psql("-tAF", "\t", "-c", statement)
+    out.check_returncode()
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
 
 
 def pids():
@@ -429,6 +437,41 @@ def ingress(seconds, concurrencies, rounds):
     return result
 
 
+def registry_commit(rounds, calls):
+    """The registry's per-receipt commit timed alone: PostgreSQL time of one `commit_and_intend`.
+
+    In the dispatch scenario PostgreSQL's CPU per receipt mixes every statement with the waits of
+    a busy machine. Here `bench/registry_commit.sql` calls the one statement a dispatcher runs for
+    every receipt it fiscalizes (fenced result, job done, intent cleared, and the kassa's next
+    intent) `calls` times in a DO loop, on a registry with nothing else running, with and without
+    the next intent, alternating for `rounds` rounds.
+    """
+    cluster_up(96)
+    # Only PostgreSQL may work while the calls are timed: SIGKILL, because a dispatcher stopped
+    # gracefully would release its leases in the registry during the first round.
+    for name, pid in pids().items():
+        if name != "postgres":
+            os.kill(pid, signal.SIGKILL)
+    script = os.path.join(ROOT, "bench", "registry_commit.sql")
+    figures = {"with": [], "without": []}
+    for number in range(1, rounds + 1):
+        for variant in ("with", "without"):
+            out = psql("-q", "-v", f"calls={calls}", "-v", f"next={variant}", "-f", script)
+            found = re.search(r"bench-commit \w+ next: (\d+) calls, (\d+) committed, (\d+) us per call", out.stderr)
+            if out.returncode != 0 or not found or found.group(1) != found.group(2):
+                sys.exit(f"registry-commit: {script} did not commit every call:\n{out.stderr}")
+            figures[variant].append(int(found.group(3)))
+            say(f"registry-commit: round {number} of {rounds}: {calls} commits {variant} the next intent, {figures[variant][-1]} µs each")
+    down()
+    result = {"calls_per_round": calls, "rounds": rounds,
+              "us_per_call_with_next_intent": figures["with"], "us_per_call_without_next_intent": figures["without"],
+              "median_us_with_next_intent": statistics.median(figures["with"]),
+              "median_us_without_next_intent": statistics.median(figures["without"])}
+    say(f"registry-commit: {result['median_us_with_next_intent']} µs a commit with the next intent, "
+        f"{result['median_us_without_next_intent']} µs without (medians of {rounds} rounds)")
+    return result
+
+
 def commit():
     """The commit measured, with `+changes` when the sources differ from it."""
     def git(*words):
@@ -456,8 +499,8 @@ def machine():
 def main():
     global KASSA_BIN
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("scenarios", nargs="*", default=["ingress", "latency", "dispatch"],
-                        help="ingress, latency, dispatch (dispatch also gives the registry and cost figures)")
+    parser.add_argument("scenarios", nargs="*", default=["ingress", "latency", "registry-commit", "dispatch"],
+                        help="ingress, latency, registry-commit, dispatch (dispatch also gives the registry and cost figures)")
     parser.add_argument("--quick", action="store_true", help="short runs, K up to 576: a smoke check")
     parser.add_argument("--kassas", default=None, help="comma-separated K for dispatch (default 96,576,1152,2304)")
     parser.add_argument("--bin", default=os.path.join(ROOT, ".build/release/kassa"))
@@ -472,11 +515,13 @@ def main():
                 result = ingress(seconds=6 if args.quick else 12, concurrencies=(64, 256), rounds=2 if args.quick else 3)
             elif scenario == "latency":
                 result = latency(96, seconds=30 if args.quick else 90, warmup=10)
+            elif scenario == "registry-commit":
+                result = registry_commit(rounds=2 if args.quick else 3, calls=2000)
             elif scenario == "dispatch":
                 ks = [int(k) for k in (args.kassas or ("96,576" if args.quick else "96,576,1152,2304")).split(",")]
                 result = {"runs": [dispatch(k, seconds=40 if args.quick else 75, warmup=15 if args.quick else 25) for k in ks]}
             else:
-                sys.exit(f"unknown scenario '{scenario}': expected ingress, latency or dispatch")
+                sys.exit(f"unknown scenario '{scenario}': expected ingress, latency, registry-commit or dispatch")
             result["quick"] = args.quick
             result["measured_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
             result["commit"] = commit()

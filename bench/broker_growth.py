@@ -19,6 +19,8 @@ import time
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from bench import cpu_seconds
+
 PORT = 9092 + 6600  # clear of the clusters' offsets (tests 1000, drills 5000, bench 6500, two sites 9000)
 STEPS = 4
 FILL = 10_000
@@ -26,15 +28,9 @@ RATE = 100
 SECONDS = 10
 
 
-def broker_cpu_s(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def steady(producer, consumer, pid):
     """Produces and consumes RATE messages a second for SECONDS; broker CPU ms per consumed message."""
-    consumed, sent, start, cpu0 = 0, 0, time.time(), broker_cpu_s(pid)
+    consumed, sent, start, cpu0 = 0, 0, time.time(), cpu_seconds(pid)
     while time.time() - start < SECONDS:
         while sent < int((time.time() - start) * RATE):
             producer.produce("growth", b"x" * 700)
@@ -44,7 +40,7 @@ def steady(producer, consumer, pid):
         if message is not None and not message.error():
             consumed += 1
     producer.flush()
-    return 1000 * (broker_cpu_s(pid) - cpu0) / max(1, consumed), consumed, sent
+    return 1000 * (cpu_seconds(pid) - cpu0) / max(1, consumed), consumed, sent
 
 
 def main():

@@ -1,4 +1,4 @@
--- The registry's per-receipt commit in isolation (bench/registry-commit): PostgreSQL time of one
+-- The registry's per-receipt commit in isolation (`bench/run registry-commit`, bench.py's registry_commit): PostgreSQL time of one
 -- commit_and_intend call, with the kassa's next intent (:'next' = 'with') or without it.
 -- Commits :calls receipts on kassas and jobs of a tenant of its own, committed beforehand as
 -- in service (rows inserted by the timing transaction itself would fire foreign-key checks

@@ -100,7 +100,7 @@ def main():
         lines.append("")
         alone = read("registry-commit")
         if alone:
-            lines += ["The per-receipt commit alone (`bench/registry-commit`: `commit_and_intend` called "
+            lines += ["The per-receipt commit alone (`bench/run registry-commit`: `commit_and_intend` called "
                       f"{alone['calls_per_round']} times in a row on a registry with nothing else running, "
                       f"{alone['rounds']} rounds): PostgreSQL time per call, median "
                       f"{alone['median_us_with_next_intent']} µs with the kassa's next intent "
