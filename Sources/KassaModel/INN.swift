@@ -6,8 +6,14 @@ public enum INN {
 
     /// True for a 10-digit (organisation) or 12-digit (individual) INN whose check digits hold.
     public static func isValid(_ text: String) -> Bool {
-        let digits = text.compactMap { $0.wholeNumberValue }
-        guard digits.count == text.count, text.allSatisfy({ $0.isASCII }) else { return false }
+        // On the UTF-8 bytes: Character's digit values go through Unicode tables and cost the
+        // ingress about a microsecond a receipt, more than the rest of the receipt's checks.
+        var digits: [Int] = []
+        digits.reserveCapacity(12)
+        for byte in text.utf8 {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return false }
+            digits.append(Int(byte - UInt8(ascii: "0")))
+        }
         switch digits.count {
         case 10:
             return checkDigit(digits, weights10) == digits[9]

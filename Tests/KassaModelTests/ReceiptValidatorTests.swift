@@ -133,6 +133,11 @@ func receipt(_ body: inout [String: Any], _ edit: (inout [String: Any]) -> Void)
         #expect(INN.isValid("500100732259"))
         #expect(!INN.isValid("500100732258"))
         #expect(!INN.isValid("77070838９3"))
+        // Neither other characters nor other lengths pass, whatever their digits add up to.
+        #expect(!INN.isValid("770708389 3"))
+        #expect(!INN.isValid("-707083893"))
+        #expect(!INN.isValid("07707083893"))
+        #expect(!INN.isValid(""))
     }
 
     @Test func jobIDIsDeterministicAndBoundToTheGroup() {
