@@ -59,7 +59,7 @@ def main():
     lines = ["# Benchmark results", "",
              f"Machine: {machine.get('cores')} cores ({machine.get('cpu')}), {machine.get('memory_gib')} GiB, "
              f"kernel {machine.get('kernel')}; {machine.get('swift')}; {machine.get('postgresql')}; "
-             f"{machine.get('tansu')}; {machine.get('wrk')}. Every component runs on this machine. Last run: {machine.get('date')}.",
+             f"{machine.get('tansu')}; {machine.get('wrk')}. Every component runs on this machine, described {machine.get('date')}; each section below says when and at which commit it was measured.",
              "", "Produced by `bench/run`; raw figures in the JSON files beside this one. The kassa emulator runs with "
              "`--no-fsync`: a real kassa is hardware of its own, and its fiscal drive's durability costs this machine nothing "
              "in production (the emulator still writes every document before it answers).", ""]

@@ -88,9 +88,18 @@ public struct DrillReport: Sendable, Codable {
 
     /// Applies the drill's expectations to the figures.
     static func verdict(expect: Drill.ExpectedOutcome, phases: [PhaseVerdict], recovery: Recovery, truth: GroundTruthFigures?,
-                        evidence: ProtocolEvidence, aborted: String?, faults: [FaultEvent]) -> [String] {
+                        evidence: ProtocolEvidence, aborted: String?, faults: [FaultEvent], registryFailoverS: [Double] = []) -> [String] {
         var failures: [String] = []
         if let aborted { failures.append("aborted: \(aborted)") }
+        // How long the registry took to accept writes again after each kill of its primary.
+        if let limit = expect.registryFailoverWithinS {
+            for failover in registryFailoverS where failover > limit {
+                failures.append(String(format: "a registry failover took %.1f s, more than %.0f s", failover, limit))
+            }
+            if faults.contains(where: { $0.kind == "registry" && $0.detail.contains("did not resume") }) {
+                failures.append("the registry did not accept writes again after its primary was killed")
+            }
+        }
         // What the dispatchers' logs must show (drain and backlog drills).
         if let minimum = expect.minKassasDrained, evidence.kassasDrained < minimum {
             failures.append("\(evidence.kassasDrained) kassas drained, expected at least \(minimum)")

@@ -134,22 +134,15 @@ public struct DrillRunner: Sendable {
             let judge = SteadyStateJudge(drill: drill, timeline: outcome.timeline.seconds)
             let phases = judge.phases(faults: events)
             let recovery = judge.recovery(faults: events)
-            var failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth,
-                                               evidence: evidence, aborted: watch.reason, faults: events)
-            if let limit = drill.expect.registryFailoverWithinS {
-                for failover in await injector.registryFailovers where failover > limit {
-                    failures.append(String(format: "a registry failover took %.1f s, more than %.0f s", failover, limit))
-                }
-                if events.contains(where: { $0.kind == "registry" && $0.detail.contains("did not resume") }) {
-                    failures.append("the registry did not accept writes again after its primary was killed")
-                }
-            }
+            let registryFailovers = await injector.registryFailovers
+            let failures = DrillReport.verdict(expect: drill.expect, phases: phases, recovery: recovery, truth: truth, evidence: evidence,
+                                               aborted: watch.reason, faults: events, registryFailoverS: registryFailovers)
             var report = DrillReport(
                 drill: drill.name, summary: drill.summary, seed: seed, startedAt: startedAt, finishedAt: Date(), load: drill.load,
                 loadSummary: outcome.summary, faults: events, hypothesis: drill.hypothesis, phases: phases, recovery: recovery,
                 evidence: evidence, groundTruth: truth, expect: drill.expect, aborted: watch.reason, passed: failures.isEmpty,
                 failures: failures, timeline: outcome.timeline)
-            report.registryFailoverS = await injector.registryFailovers
+            report.registryFailoverS = registryFailovers
             try await write(report, say: say)
             return report
         }

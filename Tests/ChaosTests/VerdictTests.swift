@@ -96,6 +96,21 @@ import Testing
         #expect(verdict(drained: 4, returned: 4, spilled: 0) == ["0 tenant queues grew past a dispatcher's window, expected at least 1"])
     }
 
+    @Test func aSlowOrMissingRegistryFailoverFailsTheDrill() throws {
+        let drill = try Self.drill("{lost: 0, duplicated: 0, registry_failover_within_s: 30}")
+        let judge = SteadyStateJudge(drill: drill, timeline: Self.timeline(gap: 0..<0))
+        let killed = FaultEvent(kind: "registry", target: "pg-a1", atS: 10, endS: 11, detail: "kill -9 the primary")
+        func verdict(_ failovers: [Double], _ fault: FaultEvent) -> [String] {
+            DrillReport.verdict(expect: drill.expect, phases: judge.phases(faults: [fault]), recovery: judge.recovery(faults: [fault]),
+                                truth: Self.truth(), evidence: Self.evidence, aborted: nil, faults: [fault], registryFailoverS: failovers)
+        }
+        #expect(verdict([12.4], killed) == [])
+        #expect(verdict([12.4, 41.0], killed) == ["a registry failover took 41.0 s, more than 30 s"])
+        var stuck = killed
+        stuck.detail += "; writes did not resume within 90 s"
+        #expect(verdict([], stuck) == ["the registry did not accept writes again after its primary was killed"])
+    }
+
     @Test func aDrillThatBreaksTheProtocolPassesOnlyIfTheCheckerFails() throws {
         let drill = try Self.drill("{lost: 0, duplicated: 0, checker_must_fail: true}")
         let judge = SteadyStateJudge(drill: drill, timeline: Self.timeline(gap: 0..<0))
