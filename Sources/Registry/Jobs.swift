@@ -328,7 +328,12 @@ extension Registry {
         try await jobLookups.run(uuid) { uuids in
             do {
                 let rows = try await self.withConnection { connection in
-                    try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
+                    // Alone (as every check is at moderate rates): by the primary key, prepared. Parsing
+                    // and planning the list form each run cost PostgreSQL about as much again.
+                    if uuids.count == 1, let only = uuids.first {
+                        return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = $1::uuid", [only.uuidString])
+                    }
+                    return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
                                          [PostgresText.array(uuids.map { $0.uuidString })], planning: .eachRun)
                 }
                 var known: [UUID: String] = [:]

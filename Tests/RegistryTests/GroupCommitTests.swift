@@ -187,5 +187,8 @@ extension RegistryTests {
             return try await group.reduce(into: [UUID: String]()) { $0[$1.0] = $1.1 }
         }
         #expect(answers == Dictionary(uniqueKeysWithValues: asked.map { ($0, jobs.contains($0) ? "shop1" : "unknown") }))
+        // One at a time, each check is a batch of one (the prepared single-key statement).
+        #expect(try await registry.groupCode(ofJob: jobs[0]) == "shop1")
+        #expect(try await registry.groupCode(ofJob: UUID()) == nil)
     }
 }
