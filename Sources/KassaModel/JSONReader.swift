@@ -46,7 +46,7 @@ struct JSONReader: ~Copyable {
         try enter()
         index += 1  // {
         // Room for a receipt's objects (up to 9 members) from the start: growing a dictionary
-        // rehashes every member, and that was about a quarter of parsing a receipt.
+        // rehashes every member, and that was about a third of parsing a receipt.
         var members = [String: JSONValue](minimumCapacity: 8)
         skipWhitespace()
         if peek(UInt8(ascii: "}")) {

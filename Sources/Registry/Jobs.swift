@@ -328,8 +328,8 @@ extension Registry {
         try await jobLookups.run(uuid) { uuids in
             do {
                 let rows = try await self.withConnection { connection in
-                    // Alone (as every check is at moderate rates): by the primary key, prepared. Parsing
-                    // and planning the list form each run cost PostgreSQL about as much again.
+                    // Alone (as nearly every check is at moderate rates): by the primary key, prepared.
+                    // Parsing and planning the list form on each run cost PostgreSQL about as much again.
                     if uuids.count == 1, let only = uuids.first {
                         return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = $1::uuid", [only.uuidString])
                     }
