@@ -327,22 +327,28 @@ extension Registry {
     public func groupCode(ofJob uuid: UUID) async throws -> String? {
         try await jobLookups.run(uuid) { uuids in
             do {
-                let rows = try await self.withConnection { connection in
-                    // Alone (as nearly every check is at moderate rates): by the primary key, prepared.
-                    // Parsing and planning the list form on each run cost PostgreSQL about as much again.
-                    if uuids.count == 1, let only = uuids.first {
-                        return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = $1::uuid", [only.uuidString])
-                    }
-                    return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
-                                         [PostgresText.array(uuids.map { $0.uuidString })], planning: .eachRun)
-                }
-                var known: [UUID: String] = [:]
-                for row in rows { known[try row.uuid("uuid")] = try row.string("group_code") }
+                let known = try await self.groupCodes(ofJobs: uuids)
                 return uuids.map { .success(known[$0]) }
             } catch {
                 return Array(repeating: .failure(error), count: uuids.count)
             }
         }
+    }
+
+    /// One batch of `groupCode(ofJob:)`: the group code of each job the registry knows.
+    func groupCodes(ofJobs uuids: [UUID]) async throws -> [UUID: String] {
+        let rows = try await withConnection { connection in
+            // Alone (as nearly every check is at moderate rates): by the primary key, prepared.
+            // Parsing and planning the list form on each run cost PostgreSQL about as much again.
+            if uuids.count == 1, let only = uuids.first {
+                return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = $1::uuid", [only.uuidString])
+            }
+            return try connection.query("SELECT uuid, group_code FROM jobs WHERE uuid = ANY ($1::uuid[])",
+                                        [PostgresText.array(uuids.map { $0.uuidString })], planning: .eachRun)
+        }
+        var known: [UUID: String] = [:]
+        for row in rows { known[try row.uuid("uuid")] = try row.string("group_code") }
+        return known
     }
 
     /// A job as its report shows it: with its result, and whether a duplicate document of it

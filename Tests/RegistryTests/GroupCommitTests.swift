@@ -191,4 +191,16 @@ extension RegistryTests {
         #expect(try await registry.groupCode(ofJob: jobs[0]) == "shop1")
         #expect(try await registry.groupCode(ofJob: UUID()) == nil)
     }
+
+    @Test func aBatchOfRepeatChecksAnswersTheJobsItKnows() async throws {
+        let (registry, _) = try await Self.registry()
+        defer { registry.close() }
+        let (_, jobs) = try await Self.batchScene(registry)
+        let unknown = UUID()
+        // Two or more: the list form; one: the single-key form.
+        #expect(try await registry.groupCodes(ofJobs: [jobs[0], unknown, jobs[3]]) == [jobs[0]: "shop1", jobs[3]: "shop1"])
+        #expect(try await registry.groupCodes(ofJobs: [unknown, UUID()]) == [:])
+        #expect(try await registry.groupCodes(ofJobs: [jobs[5]]) == [jobs[5]: "shop1"])
+        #expect(try await registry.groupCodes(ofJobs: [unknown]) == [:])
+    }
 }
